@@ -1,0 +1,125 @@
+"""The command line: ``clcourse run | data | profiles | exercises | grade``.
+
+Every method of every lesson is reachable through ``clcourse run``, so each result in the course can be
+reproduced without a notebook. Bad names and numbers exit with status 2 and a message that lists what
+is valid.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _run(args) -> int:
+    from . import runtime
+    from .experiment import run
+
+    runtime.set_threads(args.threads)
+    overrides = dict(epochs=args.epochs, iters=args.iters, n_tasks=args.tasks,
+                     batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+                     train_per_class=args.train_per_class, test_per_class=args.test_per_class)
+    exp = run(args.benchmark, args.method, scenario=args.scenario, profile=args.profile,
+              seed=args.seed, out=args.out, resume=args.resume,
+              progress=False if args.no_progress else None, root=args.data, device=args.device,
+              **overrides)
+    print(exp.result.table())
+    t = exp.result.timings
+    print(f"{'time':>30}: {t['total']:7.1f} s (train {sum(t['train']):.1f} s)")
+    for key, value in exp.result.data.items():
+        print(f"{key.replace('_', ' '):>30}: {value}")
+    print(f"wrote {exp.out / 'result.json'} and {exp.out / 'accuracy_matrix.png'}")
+    return 0
+
+
+def _data(args) -> int:
+    from .data.sources import data_report
+
+    rows = data_report(args.data)
+    for r in rows:
+        status = "ok" if r["loadable"] else ("present, NOT loadable" if r["present"] else "missing")
+        sizes = f"{r['n_train']}/{r['n_test']}" if r["loadable"] else ""
+        print(f"{r['name']:<10} {status:<22} {sizes:<12} {r.get('source') or '':<20} {r['where']}")
+        if not r["loadable"] and r.get("message"):
+            print("           " + r["message"].replace("\n", "\n           "))
+    return 0
+
+
+def _profiles(args) -> int:
+    from .config import BENCHMARKS, PROFILES, make_settings
+
+    for profile in PROFILES:
+        print(f"[{profile}]")
+        for b in BENCHMARKS:
+            s = make_settings(b, profile)
+            iters = f"{s.iters} iters" if s.iters else f"{s.epochs} epochs"
+            print(f"  {b:<15} {s.scenario:>6}-IL  tasks {s.n_tasks:<3} {s.model} {list(s.hidden)} "
+                  f"{iters}, batch {s.batch_size}, {s.optimizer} lr {s.lr}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .config import BENCHMARKS, PROFILE_NAMES, SCENARIOS
+    from .methods import METHODS
+
+    p = argparse.ArgumentParser(prog="clcourse", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a continual-learning experiment")
+    r.add_argument("--benchmark", required=True, choices=BENCHMARKS)
+    r.add_argument("--method", default="finetune", choices=tuple(METHODS))
+    r.add_argument("--scenario", choices=SCENARIOS, help="default: the benchmark's usual one")
+    r.add_argument("--profile", default="class", choices=PROFILE_NAMES)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", help="output folder (default runs/<benchmark>_<method>_...)")
+    r.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    r.add_argument("--data", help="data folder (default $CLCOURSE_DATA)")
+    r.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
+    r.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    r.add_argument("--no-progress", action="store_true")
+    g = r.add_argument_group("overrides of the profile")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--iters", type=int, help="iterations per task (replaces epochs)")
+    g.add_argument("--tasks", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--hidden", type=int, nargs="+")
+    g.add_argument("--train-per-class", type=int)
+    g.add_argument("--test-per-class", type=int)
+    r.set_defaults(func=_run)
+
+    d = sub.add_parser("data", help="report which datasets are present and loadable")
+    d.add_argument("--data", help="data folder (default $CLCOURSE_DATA)")
+    d.set_defaults(func=_data)
+
+    sub.add_parser("profiles", help="list the settings of every profile").set_defaults(func=_profiles)
+    sub.add_parser("exercises", help="generate exercises/ from solutions/ (--check: compare only)",
+                   add_help=False).set_defaults(func=None, delegate="exercises")
+    sub.add_parser("grade", help="grade your exercises and print a scoreboard",
+                   add_help=False).set_defaults(func=None, delegate="grade")
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # These two have their own option parsers; hand them the rest of the line untouched.
+    if argv and argv[0] == "exercises":
+        from . import exercises
+        return exercises.main(argv[1:])
+    if argv and argv[0] == "grade":
+        from . import grading
+        return grading.main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:  # bad numbers, missing data: one clear line
+        print(f"clcourse: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: the last finished task is in the checkpoint; rerun with --resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The three scenarios of van de Ven & Tolias (METHODS.md §1): which output units exist, which are
+active, and which unit is the right answer.
+
+Each task's classes occupy a *block* of output units:
+
+* **task-IL**: one block per task (``sum of task sizes`` units). Training and evaluation on task j use
+  only block j — the task identity is given, so this is a multi-head network (§1.2).
+* **domain-IL**: every task shares one block (``max task size`` units), all of them always active;
+  the answer is the label's position inside its task (split MNIST: "first or second digit").
+* **class-IL**: one block per task, like task-IL, but after training on task t the active units are
+  the blocks of *all tasks seen so far*, in training and in evaluation (the "all-so-far" convention of
+  the 2019 code and of iCaRL, §1.2); the task identity is never used.
+
+The engine asks the scenario for these masks; no method computes them itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .streams import Stream, Task
+
+
+@dataclass
+class TensorSet:
+    """Training or test data as the engine sees it: inputs, target *units*, task id per example."""
+    x: torch.Tensor
+    y: torch.Tensor
+    t: torch.Tensor
+
+    def __len__(self):
+        return len(self.y)
+
+    @staticmethod
+    def cat(sets: list) -> "TensorSet":
+        return TensorSet(*(torch.cat([getattr(s, k) for s in sets]) for k in ("x", "y", "t")))
+
+
+class Scenario:
+    def __init__(self, kind: str, stream: Stream):
+        if kind not in ("task", "domain", "class"):
+            raise ValueError(f"unknown scenario {kind!r}; valid scenarios: task, domain, class")
+        self.kind = kind
+        self.n_tasks = len(stream.tasks)
+        sizes = [len(task.classes) for task in stream.tasks]
+        if kind == "domain":
+            self.offsets = [0] * self.n_tasks
+            self.n_outputs = max(sizes)
+        else:
+            self.offsets = [sum(sizes[:t]) for t in range(self.n_tasks)]
+            self.n_outputs = sum(sizes)
+        self.sizes = sizes
+
+    def block(self, t: int) -> range:
+        """The output units of task t's classes."""
+        return range(self.offsets[t], self.offsets[t] + self.sizes[t])
+
+    def units_seen(self, t: int) -> int:
+        """How many output units exist once tasks 0..t have arrived (what a growing head needs)."""
+        return self.n_outputs if self.kind == "domain" else self.offsets[t] + self.sizes[t]
+
+    def to_units(self, task: Task, y: torch.Tensor) -> torch.Tensor:
+        """Original labels of ``task`` -> index of their output unit."""
+        size = max(int(max(task.classes)), int(y.max()) if len(y) else 0) + 1
+        lut = torch.full((size,), -1, dtype=torch.long, device=y.device)
+        lut[torch.tensor(task.classes, device=y.device)] = torch.arange(
+            self.offsets[task.id], self.offsets[task.id] + len(task.classes), device=y.device)
+        units = lut[y]
+        if (units < 0).any():
+            raise ValueError(f"task {task.id} holds labels outside its classes {task.classes}")
+        return units
+
+    def active(self, trained_upto: int, t: int) -> torch.Tensor:
+        """Bool mask (n_outputs,) of the units that compete for an example of task t, once the
+        model has been trained up to task ``trained_upto``."""
+        mask = torch.zeros(self.n_outputs, dtype=torch.bool)
+        if self.kind == "domain":
+            mask[:] = True
+        elif self.kind == "task":
+            mask[list(self.block(t))] = True
+        else:
+            mask[:self.units_seen(trained_upto)] = True
+        return mask
+
+    def mask_table(self, trained_upto: int, device=None) -> torch.Tensor:
+        """(n_tasks, n_outputs) bool: row j = ``active(trained_upto, j)``. Indexing it with a batch's
+        task ids gives the batch's masks in one gather."""
+        rows = [self.active(trained_upto, j) for j in range(self.n_tasks)]
+        return torch.stack(rows).to(device)
+
+    def train_set(self, task: Task) -> TensorSet:
+        t = torch.full_like(task.y_train, task.id)
+        return TensorSet(task.x_train, self.to_units(task, task.y_train), t)
+
+    def test_set(self, task: Task) -> TensorSet:
+        t = torch.full_like(task.y_test, task.id)
+        return TensorSet(task.x_test, self.to_units(task, task.y_test), t)
+
+
+def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Inactive units get -inf, so softmax, cross-entropy and argmax see only the active ones.
+
+    ``mask`` may be wider than ``logits`` (a growing head that has not yet grown its later units).
+    """
+    return logits.masked_fill(~mask[..., :logits.shape[-1]], float("-inf"))

@@ -1,0 +1,76 @@
+"""One call from names to a finished run: settings → stream → scenario → model → method → engine.
+
+    >>> import clcourse as cl
+    >>> exp = cl.run("permuted-mnist", "finetune", profile="class", seed=0)
+    >>> exp.result.accuracy_matrix, exp.result.metrics
+
+The command line (``clcourse run``) and the notebooks both go through :func:`run`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import runtime
+from .config import Settings, make_settings
+from .data.scenarios import Scenario
+from .data.streams import Stream, make_stream
+from .engine import fit
+from .methods import Method, make_method
+from .models import build_model
+from .results import Result
+
+
+@dataclass
+class Experiment:
+    """Everything a run made, for a notebook to look into."""
+    settings: Settings
+    stream: Stream
+    scenario: Scenario
+    method: Method
+    result: Result
+    out: Path | None = None
+
+    @property
+    def model(self):
+        return self.method.model
+
+
+def default_out(s: Settings) -> Path:
+    return Path("runs") / f"{s.benchmark}_{s.method}_{s.scenario}_{s.profile}_seed{s.seed}"
+
+
+def build(settings: Settings, root=None, device=None):
+    """Seed, then build (stream, scenario, model, method) for ``settings`` on ``device``."""
+    device = runtime.get_device(device) if not hasattr(device, "type") else device
+    runtime.set_seed(settings.seed)
+    stream = make_stream(settings, root=root, device=device)
+    scenario = Scenario(settings.scenario, stream)
+    model = build_model(settings, stream.input_shape, scenario).to(device)
+    method = make_method(settings.method, model, scenario, settings, stream)
+    return stream, scenario, method, device
+
+
+def run(benchmark: str, method: str = "finetune", scenario: str | None = None,
+        profile: str = "class", seed: int = 0, out=None, resume: bool = False,
+        progress: bool | None = None, root=None, device=None, save: bool = True,
+        **overrides) -> Experiment:
+    """Run ``method`` on ``benchmark`` and return the :class:`Experiment`.
+
+    ``overrides`` replace profile settings (``epochs=3``, ``hidden=(100,)``, ...). With ``save``
+    (default), the checkpoint, ``result.json`` and ``accuracy_matrix.png`` go to ``out`` (default
+    ``runs/<benchmark>_<method>_<scenario>_<profile>_seed<seed>``); ``resume`` continues an
+    interrupted run from its checkpoint there.
+    """
+    settings = make_settings(benchmark, profile, method=method, scenario=scenario, seed=seed,
+                             **overrides)
+    stream, scen, meth, device = build(settings, root, device)
+    out = Path(out) if out is not None else (default_out(settings) if save else None)
+    checkpoint = out / "checkpoint.pt" if out is not None else None
+    result = fit(meth, stream, scen, settings, device, checkpoint=checkpoint, resume=resume,
+                 progress=progress)
+    if out is not None:
+        from .plots import save_result_figures  # matplotlib only when figures are written
+        result.save(out / "result.json")
+        save_result_figures(result, out)
+    return Experiment(settings, stream, scen, meth, result, out)

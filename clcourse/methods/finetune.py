@@ -1,0 +1,10 @@
+"""Fine-tuning: train on each task in turn with nothing to protect the old ones.
+
+The lower bound of every comparison ("None" in van de Ven & Tolias 2019, METHODS.md §1.4): whatever
+forgetting a method prevents is measured against this. It is the base :class:`Method` unchanged.
+"""
+from .base import Method
+
+
+class Finetune(Method):
+    name = "finetune"

@@ -1,0 +1,187 @@
+"""Networks: a feature extractor (backbone) followed by a head that maps features to logits.
+
+Backbones: an MLP of configurable widths, the small two-conv MNIST CNN of the EWC lesson (seed
+document 000's ``SimpleNet``), and the CIFAR ResNet of He et al. 2016 (ResNet-32, 64-d features, as in
+iCaRL/PyCIL, METHODS.md §5.6) with a reduced variant for CPU runs.
+
+Heads (how the output units are laid out is the scenario's business, ``data/scenarios.py``):
+
+* ``SingleHead`` — one linear layer over all units (domain-IL);
+* ``MultiHead`` — one linear layer per task, outputs side by side (task-IL);
+* ``GrowingHead`` — starts empty and grows new units as classes arrive (class-IL, iCaRL-style).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MLP(nn.Module):
+    """Flatten, then Linear+ReLU per hidden width. ``out_dim`` = the last width."""
+
+    def __init__(self, in_features: int, hidden=(400, 400)):
+        super().__init__()
+        layers, width = [nn.Flatten()], in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.net, self.out_dim = nn.Sequential(*layers), width
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class SmallCNN(nn.Module):
+    """conv5(10) → pool → ReLU → conv5(20) → pool → ReLU → fc 50: the EWC lesson's MNIST CNN."""
+
+    def __init__(self, in_channels: int = 1, image_size: int = 28):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        side = ((image_size - 4) // 2 - 4) // 2
+        self.fc = nn.Linear(20 * side * side, 50)
+        self.out_dim = 50
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        return F.relu(self.fc(x.flatten(1)))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:  # option B: 1x1 projection when the shape changes
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
+                                          nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for 32×32 images: three stages of n blocks, widths w, 2w, 4w; global pooling.
+
+    n=5, w=16 is ResNet-32 with 64-d features (iCaRL, PyCIL). The reduced variant (n=1) is
+    ResNet-8: the same shape of network, cheap enough for a CPU lesson.
+    """
+
+    def __init__(self, n: int = 5, width: int = 16, in_channels: int = 3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU())
+        blocks, c = [], width
+        for stage, w in enumerate((width, 2 * width, 4 * width)):
+            for i in range(n):
+                blocks.append(BasicBlock(c, w, 2 if (stage > 0 and i == 0) else 1))
+                c = w
+        self.blocks, self.out_dim = nn.Sequential(*blocks), c
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1).flatten(1)
+
+
+class SingleHead(nn.Linear):
+    """All units in one layer."""
+
+
+class MultiHead(nn.Module):
+    """One linear layer per task; the logits of all heads side by side, block t = head t."""
+
+    def __init__(self, in_dim: int, sizes):
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(in_dim, k) for k in sizes)
+
+    def forward(self, h):
+        return torch.cat([head(h) for head in self.heads], dim=1)
+
+
+class GrowingHead(nn.Module):
+    """A linear layer whose number of units grows when new classes arrive; old units are kept."""
+
+    def __init__(self, in_dim: int):
+        super().__init__()
+        self.in_dim = in_dim
+        self.weight = nn.Parameter(torch.empty(0, in_dim))
+        self.bias = nn.Parameter(torch.empty(0))
+
+    @property
+    def n_units(self) -> int:
+        return self.weight.shape[0]
+
+    def grow(self, n_units: int) -> None:
+        """Add units up to ``n_units``, initialised as ``nn.Linear`` would. No-op if big enough."""
+        new = n_units - self.n_units
+        if new <= 0:
+            return
+        fresh = nn.Linear(self.in_dim, new).to(self.weight.device, self.weight.dtype)
+        self.weight = nn.Parameter(torch.cat([self.weight.data, fresh.weight.data]))
+        self.bias = nn.Parameter(torch.cat([self.bias.data, fresh.bias.data]))
+
+    def forward(self, h):
+        return F.linear(h, self.weight, self.bias)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A checkpoint may hold more units than a freshly built head: grow to fit first.
+        key = prefix + "weight"
+        if key in state_dict:
+            self.grow(state_dict[key].shape[0])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class Classifier(nn.Module):
+    """backbone → head. ``features(x)`` gives the representation, ``forward(x)`` the logits."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def features(self, x):
+        return self.backbone(x)
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+    def ensure_outputs(self, n_units: int) -> None:
+        """Make sure ``n_units`` logits exist (grows a GrowingHead; fixed heads already do)."""
+        if isinstance(self.head, GrowingHead):
+            self.head.grow(n_units)
+
+
+def make_backbone(name: str, input_shape, hidden=(400, 400)) -> nn.Module:
+    c, h, _ = input_shape
+    if name == "mlp":
+        return MLP(math.prod(input_shape), hidden)
+    if name == "cnn":
+        return SmallCNN(c, h)
+    if name == "resnet32":
+        return CifarResNet(n=5, in_channels=c)
+    if name == "resnet-reduced":
+        return CifarResNet(n=1, in_channels=c)
+    raise ValueError(f"unknown model {name!r}; valid models: mlp, cnn, resnet32, resnet-reduced")
+
+
+def build_model(settings, input_shape, scenario) -> Classifier:
+    """The network of ``settings`` with the head its scenario calls for (``head="auto"``)."""
+    backbone = make_backbone(settings.model, input_shape, settings.hidden)
+    kind = settings.head
+    if kind == "auto":
+        kind = {"task": "multi", "domain": "single", "class": "grow"}[scenario.kind]
+    if kind == "single":
+        head = SingleHead(backbone.out_dim, scenario.n_outputs)
+    elif kind == "multi":
+        if scenario.kind == "domain":
+            raise ValueError("a multi-head network needs task- or class-IL output blocks")
+        head = MultiHead(backbone.out_dim, scenario.sizes)
+    else:
+        head = GrowingHead(backbone.out_dim)
+    return Classifier(backbone, head)

@@ -1,0 +1,135 @@
+"""Lesson 00 — network basics: exercises.
+
+Write each function below, then grade your work with the grading tests of this lesson
+(`tests/exercises/test_ex00_network_basics.py`). Each exercise says which lesson section explains it.
+Use only plain tensor operations (`exp`, `log`, `max`, `sum`, `@`, indexing, …): the point is to see
+every step. Where a function is differentiable, the tests also check its gradients with autograd,
+so stick to torch operations (no NumPy round trips).
+
+Conventions: the batch is the first dimension, classes the last; weights use `nn.Linear`'s layout,
+W of shape (out_features, in_features), so a layer computes `x @ W.T + b`.
+"""
+import torch
+
+
+def stable_softmax(z, T=1.0):
+    """ex00.1 · Lesson 00 §5 — Stable softmax of logits z (..., C) at temperature T.
+
+    Compute p_i = exp(z_i / T) / Σ_j exp(z_j / T) along the last dimension.
+    Input: z, a float tensor of shape (..., C) (any number of leading dimensions, possibly 0 rows).
+    Output: a tensor of the same shape and dtype whose last dimension sums to 1.
+    It must stay finite and exact for logits as large as ±1e4, where exp(1e4) overflows to inf.
+    Hint: dividing numerator and denominator by the same exp(m) changes nothing; choose m = the largest
+    scaled logit of each row (`amax(dim=-1, keepdim=True)`), so that every exponent is ≤ 0.
+    """
+    ### BEGIN SOLUTION
+    scaled = z / T
+    scaled = scaled - scaled.amax(dim=-1, keepdim=True)  # every exponent ≤ 0: exp cannot overflow
+    e = scaled.exp()
+    return e / e.sum(dim=-1, keepdim=True)
+    ### END SOLUTION
+
+
+def cross_entropy_from_logits(logits, targets):
+    """ex00.2 · Lesson 00 §6 — Mean cross-entropy of logits (N, C) against integer targets (N,).
+
+    Compute L = (1/N) Σ_n −log p_n[y_n], where p_n = softmax(logits_n) and y_n = targets[n] (int64).
+    Output: a 0-dimensional tensor (a scalar) with the dtype of `logits`; it must equal
+    `torch.nn.functional.cross_entropy(logits, targets)`.
+    It must stay finite for logits of ±1e4: do not take the log of a softmax that underflowed to 0.
+    Hint: log p_i = z_i − log Σ_j exp(z_j), and log Σ_j exp(z_j) = m + log Σ_j exp(z_j − m) with
+    m = max_j z_j (the log-sum-exp trick). `logp[torch.arange(N), targets]` picks log p of each target.
+    """
+    ### BEGIN SOLUTION
+    shifted = logits - logits.amax(dim=-1, keepdim=True)
+    log_probs = shifted - shifted.exp().sum(dim=-1, keepdim=True).log()  # log-softmax, (N, C)
+    n = logits.shape[0]
+    log_p_target = log_probs[torch.arange(n), targets]  # (N,)
+    return -log_p_target.mean()
+    ### END SOLUTION
+
+
+def activation(name, z):
+    """ex00.3 · Lesson 00 §3 — An activation and its derivative: returns (f(z), f'(z)).
+
+    `name` is "relu", "sigmoid" or "tanh"; any other name raises ValueError.
+    z: a float tensor of any shape. Both outputs have the shape and dtype of z.
+    The derivative is with respect to the pre-activation z, elementwise:
+        relu:    f = max(z, 0),           f' = 1 if z > 0 else 0   (use 0 at z = 0, as PyTorch does)
+        sigmoid: f = 1 / (1 + exp(−z)),   f' = f (1 − f)
+        tanh:    f = tanh(z),             f' = 1 − f²
+    Both must stay finite for z = ±1e4. Hint: `torch.tanh` is fine for the tanh value itself (the ratio
+    (e^z − e^−z) / (e^z + e^−z) becomes inf / inf = NaN for large z).
+    """
+    ### BEGIN SOLUTION
+    if name == "relu":
+        value = z.clamp_min(0)
+        derivative = (z > 0).to(z.dtype)
+    elif name == "sigmoid":
+        value = 1 / (1 + torch.exp(-z))  # exp(1e4) = inf gives 1 / inf = 0: the correct limit
+        derivative = value * (1 - value)
+    elif name == "tanh":
+        value = torch.tanh(z)
+        derivative = 1 - value**2
+    else:
+        raise ValueError(f"unknown activation {name!r}; expected 'relu', 'sigmoid' or 'tanh'")
+    return value, derivative
+    ### END SOLUTION
+
+
+def two_layer_backward(x, W1, b1, W2, b2, targets):
+    """ex00.4 · Lesson 00 §7 — Gradients of a two-layer MLP's mean cross-entropy, by hand.
+
+    The network: z1 = x W1ᵀ + b1,  h = relu(z1),  logits = h W2ᵀ + b2,  L = mean cross-entropy.
+    Shapes: x (N, D), W1 (H, D), b1 (H,), W2 (C, H), b2 (C,), targets (N,) int64.
+    Return a dict {"dW1": ..., "db1": ..., "dW2": ..., "db2": ...} of ∂L/∂parameter, each with the shape
+    and dtype of its parameter. Do the forward pass, then apply the chain rule backwards — no autograd
+    (`.backward()`, `torch.autograd.grad`): the tests compare your result with autograd's.
+    Hint, from the output back to the input (Y = one-hot targets, p = softmax(logits)):
+        dlogits = (p − Y) / N         # the 1/N because L is a mean over the batch
+        dW2 = dlogitsᵀ h,   db2 = dlogits summed over the batch
+        dh  = dlogits W2
+        dz1 = dh * relu'(z1)          # relu'(z1) = 1 where z1 > 0, else 0
+        dW1 = dz1ᵀ x,       db1 = dz1 summed over the batch
+    Check each shape as you go: a gradient always has the shape of what it differentiates.
+    """
+    ### BEGIN SOLUTION
+    # forward pass, keeping what the backward pass needs
+    z1 = x @ W1.T + b1
+    h = z1.clamp_min(0)
+    logits = h @ W2.T + b2
+
+    # backward pass
+    n = x.shape[0]
+    p = torch.softmax(logits, dim=-1)
+    y_onehot = torch.zeros_like(p)
+    y_onehot[torch.arange(n), targets] = 1.0
+    dlogits = (p - y_onehot) / n  # (N, C)
+    dW2 = dlogits.T @ h           # (C, H)
+    db2 = dlogits.sum(dim=0)      # (C,)
+    dh = dlogits @ W2             # (N, H)
+    dz1 = dh * (z1 > 0).to(dh.dtype)  # (N, H): no gradient through units that were off
+    dW1 = dz1.T @ x               # (H, D)
+    db1 = dz1.sum(dim=0)          # (H,)
+    return {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}
+    ### END SOLUTION
+
+
+def sgd_momentum_step(params, grads, velocities, lr, momentum):
+    """ex00.5 · Lesson 00 §7 — One step of SGD with momentum, as torch.optim.SGD does it.
+
+    params, grads, velocities: lists of tensors, in the same order and with matching shapes
+    (at the first step the velocities are zeros). For each parameter p with gradient g and velocity v:
+        v_new = momentum · v + g
+        p_new = p − lr · v_new
+    Return (new_params, new_velocities), two new lists. Do not modify the input tensors in place
+    (no `-=`, `.add_()`, `.mul_()`): the caller may still need the old values.
+    """
+    ### BEGIN SOLUTION
+    new_params, new_velocities = [], []
+    for p, g, v in zip(params, grads, velocities):
+        v_new = momentum * v + g
+        new_velocities.append(v_new)
+        new_params.append(p - lr * v_new)
+    return new_params, new_velocities
+    ### END SOLUTION

@@ -1,0 +1,120 @@
+"""The training loop: batching, determinism, resume after a kill, learning on tiny data."""
+import json
+
+import pytest
+import torch
+
+import clcourse as cl
+from clcourse import engine
+from clcourse.experiment import build
+from clcourse.methods.finetune import Finetune
+
+
+def smoke(benchmark, root, **kw):
+    return cl.make_settings(benchmark, "smoke", **kw), root
+
+
+def test_batches_cover_every_index_once_per_epoch():
+    g = torch.Generator().manual_seed(0)
+    got = list(engine.batches(10, 4, steps=6, generator=g, device="cpu"))
+    assert [len(b) for b in got] == [4, 4, 2, 4, 4, 2]
+    assert sorted(torch.cat(got[:3]).tolist()) == list(range(10))
+    assert sorted(torch.cat(got[3:]).tolist()) == list(range(10))
+
+
+def test_iterations_override_epochs():
+    s = cl.make_settings("split-mnist", "smoke", iters=7)
+    assert engine.steps_per_task(s, 1000) == (7, 16)
+    s = cl.make_settings("split-mnist", "smoke", epochs=3, batch_size=100)
+    assert engine.steps_per_task(s, 1000) == (30, 10)
+
+
+def test_augment_is_a_shifted_crop_or_its_mirror():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float).view(2, 3, 8, 8)
+    out = engine.augment_batch(x, torch.Generator().manual_seed(1), pad=2)
+    assert out.shape == x.shape
+    for i in range(2):  # every output image is a window of the padded image, maybe flipped
+        padded = torch.nn.functional.pad(x[i], (2, 2, 2, 2))
+        windows = [padded[:, a:a + 8, b:b + 8] for a in range(5) for b in range(5)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(2)) for w in windows)
+
+
+@pytest.mark.parametrize("scenario", ["task", "domain", "class"])
+def test_training_learns_tiny_split_mnist(tiny_root, scenario):
+    exp = cl.run("split-mnist", "finetune", scenario=scenario, profile="smoke", root=tiny_root,
+                 save=False, epochs=20)
+    R = exp.result.accuracy_matrix
+    assert len(R) == 5 and all(len(row) == 5 for row in R)
+    # Each task's own accuracy right after learning it is well above chance (50% within a pair).
+    assert min(R[t][t] for t in range(5)) > 0.8
+    if scenario == "class":  # class-IL fine-tuning only knows the last pair at the end
+        assert R[4][0] < 0.2
+
+
+def test_same_seed_gives_identical_matrix_and_other_seed_differs(tiny_root):
+    run = lambda seed: cl.run("permuted-mnist", profile="smoke", root=tiny_root, save=False,  # noqa: E731
+                              seed=seed, n_tasks=3).result.accuracy_matrix
+    a, b, c = run(0), run(0), run(1)
+    assert a == b
+    assert a != c
+
+
+class Killed(Exception):
+    pass
+
+
+class DiesMidTask(Finetune):
+    """Fine-tuning that 'gets killed' after a few steps of task 2 (index 1)."""
+    name = "finetune"
+    current = 0
+
+    def before_task(self, t, task):
+        self.current, self.steps = t, 0
+
+    def after_step(self):
+        self.steps += 1
+        if self.current == 1 and self.steps == 3:
+            raise Killed
+
+
+@pytest.mark.parametrize("scenario", ["domain", "class"])
+def test_resume_after_kill_gives_the_uninterrupted_matrix(tiny_root, tmp_path, scenario):
+    s = cl.make_settings("permuted-mnist", "smoke", n_tasks=3, scenario=scenario)
+    full = cl.run("permuted-mnist", profile="smoke", root=tiny_root, n_tasks=3, scenario=scenario,
+                  out=tmp_path / "full").result
+
+    stream, scen, method, device = build(s, tiny_root, "cpu")
+    killer = DiesMidTask(method.model, scen, s, stream)
+    ckpt = tmp_path / "killed" / "checkpoint.pt"
+    with pytest.raises(Killed):
+        engine.fit(killer, stream, scen, s, device, checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=False)["completed"] == 1
+
+    resumed = cl.run("permuted-mnist", profile="smoke", root=tiny_root, n_tasks=3,
+                     scenario=scenario, out=tmp_path / "killed", resume=True).result
+    assert resumed.accuracy_matrix == full.accuracy_matrix
+    saved = json.loads((tmp_path / "killed" / "result.json").read_text())
+    assert saved["accuracy_matrix"] == full.accuracy_matrix
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tiny_root, tmp_path):
+    cl.run("permuted-mnist", profile="smoke", root=tiny_root, out=tmp_path)
+    with pytest.raises(ValueError, match="other settings.*epochs"):
+        cl.run("permuted-mnist", profile="smoke", root=tiny_root, out=tmp_path, resume=True,
+               epochs=2)
+
+
+def test_joint_trains_on_everything_seen(tiny_root):
+    s = cl.make_settings("split-mnist", "smoke", method="joint", scenario="class")
+    stream, scen, method, _ = build(s, tiny_root, "cpu")
+    sizes = [len(method.train_set(t, stream.tasks[t])) for t in range(5)]
+    assert sizes == [sum(len(stream.tasks[j].y_train) for j in range(t + 1)) for t in range(5)]
+    data = method.train_set(2, stream.tasks[2])
+    assert set(data.t.tolist()) == {0, 1, 2}
+
+
+def test_joint_beats_finetune_in_class_il(tiny_root):
+    kw = dict(scenario="class", profile="smoke", root=tiny_root, save=False, epochs=2)
+    ft = cl.run("split-mnist", "finetune", **kw).result.metrics["average_accuracy"]
+    joint = cl.run("split-mnist", "joint", **kw).result.metrics["average_accuracy"]
+    assert joint > ft + 0.3

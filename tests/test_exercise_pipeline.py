@@ -1,0 +1,281 @@
+"""The exercise pipeline: generator (solutions/ → exercises/), its checks, and the grading scoreboard."""
+import io
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from clcourse.exercises import ExerciseSourceError, generate_all, generate_text, list_exercises, main
+from clcourse.grading import run_scoreboard
+
+REPO = Path(__file__).resolve().parents[1]
+
+SOLUTION = '''\
+"""A tiny lesson."""
+import math
+
+SCALE = 2  # module-level code is copied as is
+
+
+def double(x):
+    """ex98.1 · Lesson 98 §1 — Twice x.
+
+    More text that is not the summary.
+    """
+    ### BEGIN SOLUTION
+    return SCALE * x
+    ### END SOLUTION
+
+
+class Box:
+    def halve(self, x):
+        """ex98.2 · Lesson 98 §2 — Half of x."""
+        y = x  # code before the region stays
+        ### BEGIN SOLUTION
+        return y / 2
+        ### END SOLUTION
+
+
+def helper():
+    return math.pi
+'''
+
+
+def test_regions_replaced_and_everything_else_byte_identical():
+    out = generate_text(SOLUTION, "solutions/ex98_tiny.py")
+    header, body = out.split('"""A tiny lesson."""', 1)
+    assert header.startswith("# Generated from solutions/ex98_tiny.py by `clcourse exercises`")
+    expected = SOLUTION.replace(
+        "    ### BEGIN SOLUTION\n    return SCALE * x\n    ### END SOLUTION\n",
+        "    # TODO ex98.1 (Lesson 98 §1): Twice x.\n"
+        '    raise NotImplementedError("ex98.1: double is not implemented yet — see Lesson 98 §1")\n',
+    ).replace(
+        "        ### BEGIN SOLUTION\n        return y / 2\n        ### END SOLUTION\n",
+        "        # TODO ex98.2 (Lesson 98 §2): Half of x.\n"
+        '        raise NotImplementedError("ex98.2: halve is not implemented yet — see Lesson 98 §2")\n',
+    )
+    assert '"""A tiny lesson."""' + body == expected
+    assert generate_text(SOLUTION, "solutions/ex98_tiny.py") == out  # deterministic
+
+    namespace = {}
+    exec(compile(out, "ex98_tiny.py", "exec"), namespace)
+    with pytest.raises(NotImplementedError, match=r"^ex98\.1: double"):
+        namespace["double"](1)
+    with pytest.raises(NotImplementedError, match=r"^ex98\.2: halve"):
+        namespace["Box"]().halve(1)
+    assert namespace["helper"]() == pytest.approx(3.14159, abs=1e-5)
+
+
+def test_crlf_and_empty_region_at_end_of_function():
+    source = 'def f():\r\n    """ex98.1 · Lesson 98 §1 — F."""\r\n    ### BEGIN SOLUTION\r\n    ### END SOLUTION\r\n'
+    out = generate_text(source, "ex98_crlf.py")
+    assert out.endswith('    raise NotImplementedError("ex98.1: f is not implemented yet — see Lesson 98 §1")\r\n')
+    assert "### BEGIN" not in out
+
+
+def _doc(i):
+    return f'"""ex98.{i} · Lesson 98 §1 — Exercise {i}."""'
+
+
+ERRORS = {
+    "no END": (f"def f():\n    {_doc(1)}\n    ### BEGIN SOLUTION\n    return 1\n", 3, "no matching"),
+    "END without BEGIN": (f"def f():\n    {_doc(1)}\n    return 1\n    ### END SOLUTION\n", 4, "without a BEGIN"),
+    "nested": (f"def f():\n    {_doc(1)}\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n"
+               "    return 1\n    ### END SOLUTION\n    ### END SOLUTION\n", 4, "nested"),
+    "outside a function": ("x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION\n", 2, "outside a function"),
+    "no exercise id": ('def f():\n    """Does f."""\n    ### BEGIN SOLUTION\n    return 1\n'
+                       "    ### END SOLUTION\n", 1, "docstring does not start"),
+    "duplicate id": (f"def f():\n    {_doc(1)}\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
+                     f"def g():\n    {_doc(1)}\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION\n",
+                     6, "duplicate exercise id ex98.1"),
+    "id without region": (f"def f():\n    {_doc(1)}\n    return 1\n", 1, "has no '### BEGIN SOLUTION'"),
+    "malformed marker": (f"def f():\n    {_doc(1)}\n    ## BEGIN SOLUTION\n    return 1\n", 3, "malformed"),
+    "two regions": (f"def f():\n    {_doc(1)}\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n"
+                    "    ### BEGIN SOLUTION\n    ### END SOLUTION\n", 5, "already has a solution region"),
+    "syntax error": ("def f(:\n    pass\n", 1, "SyntaxError"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_errors_name_file_and_line(case):
+    source, line, phrase = ERRORS[case]
+    with pytest.raises(ExerciseSourceError) as err:
+        generate_text(source, "solutions/ex98_bad.py")
+    assert str(err.value).startswith(f"solutions/ex98_bad.py:{line}:")
+    assert phrase in str(err.value)
+
+
+def test_generate_all_writes_then_checks(tmp_path, capsys):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    (solutions / "ex98_tiny.py").write_text(SOLUTION, encoding="utf-8")
+    assert [e[:3] for e in list_exercises(solutions)] == [("ex98.1", "double", "Lesson 98 §1"),
+                                                          ("ex98.2", "halve", "Lesson 98 §2")]
+    assert generate_all(solutions, exercises, check=True) == [str(exercises / "ex98_tiny.py")]
+    assert not exercises.exists()  # check mode writes nothing
+    assert generate_all(solutions, exercises) == [str(exercises / "ex98_tiny.py")]
+    assert generate_all(solutions, exercises, check=True) == []
+
+    (exercises / "ex98_tiny.py").write_text("# my edit\n", encoding="utf-8")  # a student's edit
+    (exercises / "ex97_stale.py").write_text("", encoding="utf-8")  # no solution behind it
+    args = ["--check", "--solutions", str(solutions), "--exercises", str(exercises)]
+    assert main(args) == 1
+    printed = capsys.readouterr().out
+    assert "ex98_tiny.py" in printed and "ex97_stale.py" in printed
+    assert (exercises / "ex98_tiny.py").read_text(encoding="utf-8") == "# my edit\n"
+
+    (solutions / "ex98_copy.py").write_text(SOLUTION, encoding="utf-8")  # same ids in two files
+    with pytest.raises(ExerciseSourceError, match="duplicate exercise id ex98.1"):
+        list_exercises(solutions)
+
+
+def test_repo_exercises_match_the_generator():
+    """CI's check: exercises/ is exactly what `clcourse exercises` makes of solutions/."""
+    assert generate_all(REPO / "solutions", REPO / "exercises", check=True) == []
+
+
+def test_no_grading_test_passes_on_the_untouched_stubs(tmp_path):
+    if not list((REPO / "solutions").glob("ex*.py")):
+        pytest.skip("no solutions/ yet")
+    report = tmp_path / "stubs.xml"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/exercises", "--impl", "exercises", "-q",
+         "-p", "no:cacheprovider", f"--junitxml={report}"],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+    cases = ET.parse(report).getroot().iter("testcase")
+    outcomes = [next((child.tag for child in case if child.tag in ("failure", "error", "skipped")),
+                     "passed") for case in cases]
+    assert outcomes, "no grading tests collected in tests/exercises"
+    assert outcomes.count("passed") == 0
+
+
+# --- the scoreboard, on a fake repository in tmp_path -------------------------------------------------
+
+FAKE_SOLUTION = '''\
+def double(x):
+    """ex98.1 · Lesson 98 §1 — Twice x."""
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+
+
+def halve(x):
+    """ex98.2 · Lesson 98 §2 — Half of x."""
+    ### BEGIN SOLUTION
+    return x / 2
+    ### END SOLUTION
+
+
+def square(x):
+    """ex98.3 · Lesson 98 §2 — x squared."""
+    ### BEGIN SOLUTION
+    return x * x
+    ### END SOLUTION
+
+
+def fourth_power(x):
+    """ex98.4 · Lesson 98 §3 — x to the 4th, from square."""
+    ### BEGIN SOLUTION
+    return square(square(x))
+    ### END SOLUTION
+
+
+def size(x):
+    """ex98.5 · Lesson 98 §3 — How many elements x has."""
+    ### BEGIN SOLUTION
+    return len(x)
+    ### END SOLUTION
+'''
+
+FAKE_TESTS = '''\
+import math
+import pytest
+
+EXERCISE_MODULE = "ex98_fake"
+
+@pytest.mark.exercise("ex98.1")
+def test_double(ex):
+    assert ex.double(3) == 6
+
+@pytest.mark.exercise("ex98.2")
+def test_halve_finite(ex):
+    assert math.isfinite(ex.halve(1.0)), "halve(1.0) is not finite"
+
+@pytest.mark.exercise("ex98.3")
+def test_square(ex):
+    assert ex.square(3) == 9
+
+@pytest.mark.exercise("ex98.4")
+def test_fourth_power(ex):
+    assert ex.fourth_power(2) == 16
+
+@pytest.mark.exercise("ex98.5")
+def test_size(ex):
+    assert ex.size([1, 2]) == 2
+'''
+
+
+def _fake_repo(tmp_path):
+    """solutions/, generated exercises/ and grading tests for lessons 98 (edited) and 99 (broken)."""
+    repo = tmp_path / "repo"
+    for folder in ("solutions", "exercises", "tests/exercises"):
+        (repo / folder).mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "exercises" / "conftest.py", repo / "tests" / "exercises")
+    (repo / "solutions" / "ex98_fake.py").write_text(FAKE_SOLUTION, encoding="utf-8")
+    (repo / "tests" / "exercises" / "test_ex98_fake.py").write_text(FAKE_TESTS, encoding="utf-8")
+    (repo / "solutions" / "ex99_broken.py").write_text(FAKE_SOLUTION.replace("ex98", "ex99").replace("Lesson 98", "Lesson 99"), encoding="utf-8")
+    (repo / "tests" / "exercises" / "test_ex99_broken.py").write_text(
+        FAKE_TESTS.replace("ex98", "ex99").replace("ex99_fake", "ex99_broken"), encoding="utf-8")
+    generate_all(repo / "solutions", repo / "exercises")
+
+    student = repo / "exercises" / "ex98_fake.py"
+    text = student.read_text(encoding="utf-8")
+    for function, body in [("double", "return 2 * x"), ("halve", "return float('nan')"),
+                           ("fourth_power", "return square(square(x))"), ("size", "return x.shape[0]")]:
+        head, tail = text.split(f"def {function}(x):", 1)
+        stub_start = tail.index("    # TODO")
+        stub_end = tail.index("\n", tail.index("raise NotImplementedError")) + 1
+        text = f"{head}def {function}(x):{tail[:stub_start]}    {body}\n{tail[stub_end:]}"
+    student.write_text(text, encoding="utf-8")
+    broken = repo / "exercises" / "ex99_broken.py"
+    broken.write_text(broken.read_text(encoding="utf-8") + "\ndef oops(:\n", encoding="utf-8")
+    return repo
+
+
+def _board(**kwargs):
+    stream = io.StringIO()
+    code = run_scoreboard(stream=stream, **kwargs)
+    return code, {line.split()[0]: line for line in stream.getvalue().splitlines()
+                  if line.startswith("  ex")}, stream.getvalue()
+
+
+def test_scoreboard_classifies_each_exercise(tmp_path):
+    repo = _fake_repo(tmp_path)
+    code, rows, text = _board(impl="exercises", repo=repo)
+    assert code == 1
+    assert rows["ex98.1"].endswith("passed")
+    assert "failed: AssertionError: halve(1.0) is not finite" in rows["ex98.2"]
+    assert rows["ex98.3"].endswith("not attempted")
+    assert "failed: NotImplementedError: ex98.3: square is not implemented yet" in rows["ex98.4"]
+    assert "failed: AttributeError: 'list' object has no attribute 'shape'" in rows["ex98.5"]
+    for i in range(1, 6):  # the student's SyntaxError: one clear line per exercise, no traceback
+        assert re.search(r"could not import exercises/ex99_broken.py \(line \d+\): SyntaxError", rows[f"ex99.{i}"])
+    assert "Traceback" not in text
+    assert text.rstrip().endswith("1/10 exercises passed")
+
+    # Only lesson 98, after the student fixes ex98.2: the edit is seen (no stale module or bytecode).
+    student = repo / "exercises" / "ex98_fake.py"
+    student.write_text(student.read_text(encoding="utf-8").replace("float('nan')", "x / 2"), encoding="utf-8")
+    code, rows, text = _board(impl="exercises", repo=repo, lessons=["98"])
+    assert sorted(rows) == [f"ex98.{i}" for i in range(1, 6)]
+    assert rows["ex98.2"].endswith("passed") and text.rstrip().endswith("2/5 exercises passed")
+
+
+def test_scoreboard_on_solutions_passes(tmp_path):
+    code, rows, text = _board(impl="solutions", repo=_fake_repo(tmp_path))
+    assert code == 0 and len(rows) == 10 and text.rstrip().endswith("10/10 exercises passed")
