@@ -10,9 +10,9 @@ The names a notebook needs::
 __version__ = "0.1.0"
 
 from .config import BENCHMARKS, PROFILES, Settings, make_settings  # noqa: E402
-from .experiment import Experiment, build, run  # noqa: E402
+from .experiment import Experiment, build, load_stream, run  # noqa: E402
 from .results import Result  # noqa: E402
 from .runtime import get_device, set_seed, set_threads  # noqa: E402
 
-__all__ = ["BENCHMARKS", "PROFILES", "Settings", "make_settings", "Experiment", "build", "run",
+__all__ = ["BENCHMARKS", "PROFILES", "Settings", "make_settings", "Experiment", "build", "load_stream", "run",
            "Result", "get_device", "set_seed", "set_threads", "__version__"]

@@ -35,6 +35,15 @@ class Experiment:
     def model(self):
         return self.method.model
 
+    def predictions(self, t: int):
+        """(images, true units, predicted units) on task t's test set, scored as the scenario
+        scores it after the last task trained."""
+        from .engine import predict
+        test = self.scenario.test_set(self.stream.tasks[t])
+        trained = len(self.result.accuracy_matrix) - 1
+        mask = self.scenario.mask_table(trained, test.x.device)[t]
+        return test.x, test.y, predict(self.method, test.x, mask)
+
 
 def default_out(s: Settings) -> Path:
     return Path("runs") / f"{s.benchmark}_{s.method}_{s.scenario}_{s.profile}_seed{s.seed}"
@@ -49,6 +58,14 @@ def build(settings: Settings, root=None, device=None):
     model = build_model(settings, stream.input_shape, scenario).to(device)
     method = make_method(settings.method, model, scenario, settings, stream)
     return stream, scenario, method, device
+
+
+def load_stream(benchmark: str, profile: str = "class", root=None, device=None,
+                **overrides) -> Stream:
+    """The stream of a benchmark without training anything (to look at the data)."""
+    settings = make_settings(benchmark, profile, **overrides)
+    device = runtime.get_device(device) if not hasattr(device, "type") else device
+    return make_stream(settings, root=root, device=device)
 
 
 def run(benchmark: str, method: str = "finetune", scenario: str | None = None,

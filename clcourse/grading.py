@@ -33,10 +33,13 @@ class _Collector:
         self.collect_errors = []  # one line per file pytest could not collect
         self._raw = {}  # (nodeid, phase) → exception details, taken before pytest formats them
 
+    def _test(self, nodeid, name=None, ids=(UNMARKED,)):
+        return self.tests.setdefault(nodeid, dict(name=name or nodeid, ids=list(ids), outcome=None,
+                                                  reason="", not_attempted_ids=set()))
+
     def pytest_itemcollected(self, item):
         ids = [a for mark in item.iter_markers("exercise") for a in mark.args] or [UNMARKED]
-        self.tests[item.nodeid] = dict(name=item.name, ids=ids, outcome=None, reason="",
-                                       not_attempted_ids=set())
+        self._test(item.nodeid, item.name, ids)
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -61,8 +64,7 @@ class _Collector:
         return None
 
     def pytest_runtest_logreport(self, report):
-        test = self.tests.setdefault(report.nodeid, dict(name=report.nodeid, ids=[UNMARKED],
-                                                         outcome=None, reason="", not_attempted_ids=set()))
+        test = self._test(report.nodeid)
         if test["outcome"] == "failed":
             return  # keep the first failure (setup's, say, rather than teardown's)
         if report.failed:

@@ -71,9 +71,11 @@ def test_regions_replaced_and_everything_else_byte_identical():
 
 
 def test_crlf_and_empty_region_at_end_of_function():
-    source = 'def f():\r\n    """ex98.1 · Lesson 98 §1 — F."""\r\n    ### BEGIN SOLUTION\r\n    ### END SOLUTION\r\n'
+    source = ('def f():\r\n    """ex98.1 · Lesson 98 §1 — F."""\r\n'
+              "    ### BEGIN SOLUTION\r\n    ### END SOLUTION\r\n")
     out = generate_text(source, "ex98_crlf.py")
-    assert out.endswith('    raise NotImplementedError("ex98.1: f is not implemented yet — see Lesson 98 §1")\r\n')
+    stub = '    raise NotImplementedError("ex98.1: f is not implemented yet — see Lesson 98 §1")\r\n'
+    assert out.endswith(stub)
     assert "### BEGIN" not in out
 
 
@@ -83,7 +85,8 @@ def _doc(i):
 
 ERRORS = {
     "no END": (f"def f():\n    {_doc(1)}\n    ### BEGIN SOLUTION\n    return 1\n", 3, "no matching"),
-    "END without BEGIN": (f"def f():\n    {_doc(1)}\n    return 1\n    ### END SOLUTION\n", 4, "without a BEGIN"),
+    "END without BEGIN": (f"def f():\n    {_doc(1)}\n    return 1\n    ### END SOLUTION\n", 4,
+                          "without a BEGIN"),
     "nested": (f"def f():\n    {_doc(1)}\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n"
                "    return 1\n    ### END SOLUTION\n    ### END SOLUTION\n", 4, "nested"),
     "outside a function": ("x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION\n", 2, "outside a function"),
@@ -228,7 +231,8 @@ def _fake_repo(tmp_path):
     shutil.copy(REPO / "tests" / "exercises" / "conftest.py", repo / "tests" / "exercises")
     (repo / "solutions" / "ex98_fake.py").write_text(FAKE_SOLUTION, encoding="utf-8")
     (repo / "tests" / "exercises" / "test_ex98_fake.py").write_text(FAKE_TESTS, encoding="utf-8")
-    (repo / "solutions" / "ex99_broken.py").write_text(FAKE_SOLUTION.replace("ex98", "ex99").replace("Lesson 98", "Lesson 99"), encoding="utf-8")
+    lesson_99 = FAKE_SOLUTION.replace("ex98", "ex99").replace("Lesson 98", "Lesson 99")
+    (repo / "solutions" / "ex99_broken.py").write_text(lesson_99, encoding="utf-8")
     (repo / "tests" / "exercises" / "test_ex99_broken.py").write_text(
         FAKE_TESTS.replace("ex98", "ex99").replace("ex99_fake", "ex99_broken"), encoding="utf-8")
     generate_all(repo / "solutions", repo / "exercises")
@@ -264,7 +268,8 @@ def test_scoreboard_classifies_each_exercise(tmp_path):
     assert "failed: NotImplementedError: ex98.3: square is not implemented yet" in rows["ex98.4"]
     assert "failed: AttributeError: 'list' object has no attribute 'shape'" in rows["ex98.5"]
     for i in range(1, 6):  # the student's SyntaxError: one clear line per exercise, no traceback
-        assert re.search(r"could not import exercises/ex99_broken.py \(line \d+\): SyntaxError", rows[f"ex99.{i}"])
+        assert re.search(r"could not import exercises/ex99_broken.py \(line \d+\): SyntaxError",
+                         rows[f"ex99.{i}"])
     assert "Traceback" not in text
     assert text.rstrip().endswith("1/10 exercises passed")
 

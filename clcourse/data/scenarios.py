@@ -74,14 +74,7 @@ class Scenario:
     def active(self, trained_upto: int, t: int) -> torch.Tensor:
         """Bool mask (n_outputs,) of the units that compete for an example of task t, once the
         model has been trained up to task ``trained_upto``."""
-        mask = torch.zeros(self.n_outputs, dtype=torch.bool)
-        if self.kind == "domain":
-            mask[:] = True
-        elif self.kind == "task":
-            mask[list(self.block(t))] = True
-        else:
-            mask[:self.units_seen(trained_upto)] = True
-        return mask
+        return active_units(self.kind, self.sizes, trained_upto, t)
 
     def mask_table(self, trained_upto: int, device=None) -> torch.Tensor:
         """(n_tasks, n_outputs) bool: row j = ``active(trained_upto, j)``. Indexing it with a batch's
@@ -96,6 +89,25 @@ class Scenario:
     def test_set(self, task: Task) -> TensorSet:
         t = torch.full_like(task.y_test, task.id)
         return TensorSet(task.x_test, self.to_units(task, task.y_test), t)
+
+
+def active_units(kind: str, sizes, trained_upto: int, t: int) -> torch.Tensor:
+    """The logit mask of a scenario, from the task sizes alone (the rule of the module docstring).
+
+    ``sizes[j]`` = number of classes of task j. Returns a bool tensor over the scenario's units:
+    domain-IL ``max(sizes)`` units, all True; task-IL ``sum(sizes)`` units, True on task t's block;
+    class-IL ``sum(sizes)`` units, True on the blocks of tasks 0..trained_upto.
+    """
+    if kind == "domain":
+        return torch.ones(max(sizes), dtype=torch.bool)
+    mask = torch.zeros(sum(sizes), dtype=torch.bool)
+    if kind == "task":
+        mask[sum(sizes[:t]):sum(sizes[:t + 1])] = True
+    elif kind == "class":
+        mask[:sum(sizes[:trained_upto + 1])] = True
+    else:
+        raise ValueError(f"unknown scenario {kind!r}; valid scenarios: task, domain, class")
+    return mask
 
 
 def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -92,6 +92,13 @@ def _split(raw, s, device, stats=None, pad_to=None, size=None):
     return out
 
 
+def permute_pixels(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    """Shuffle the pixels of every image in ``x`` (N×C×H×W or N×D) by the same permutation
+    ``perm`` of the C·H·W (or D) positions; the shape is kept. Pixel i of the output is pixel
+    ``perm[i]`` of the input."""
+    return x.flatten(1)[:, perm].view(x.shape)
+
+
 def permutations(n_tasks: int, n_pixels: int, seed: int) -> list:
     """Pixel permutations of permuted MNIST: task 0 is the identity, the rest come from ``seed``.
 
@@ -104,23 +111,30 @@ def permutations(n_tasks: int, n_pixels: int, seed: int) -> list:
 
 def permuted_mnist(s, root=None, device="cpu") -> Stream:
     xtr, ytr, xte, yte = _split(load_dataset("mnist", root), s, device, pad_to=s.pad_to)
-    shape = tuple(xtr.shape[1:])
     tasks = []
     for t, perm in enumerate(permutations(s.n_tasks, xtr[0].numel(), s.seed)):
         perm = perm.to(device)
-        permute = lambda x: x.flatten(1)[:, perm].view(-1, *shape)  # noqa: E731
         tasks.append(Task(t, f"permutation {t}" if t else "identity", list(range(10)),
-                          permute(xtr), ytr, permute(xte), yte))
-    return Stream("permuted-mnist", tasks, shape, {"permutation_seed": 10_000 + s.seed,
+                          permute_pixels(xtr, perm), ytr, permute_pixels(xte, perm), yte))
+    return Stream("permuted-mnist", tasks, tuple(xtr.shape[1:]), {"permutation_seed": 10_000 + s.seed,
                                                    "first_task": "identity"})
+
+
+def class_task_indices(y: torch.Tensor, class_groups) -> list:
+    """For each group of classes, the indices (in dataset order) of the examples whose label is in
+    it. Groups must not share a class: a split into tasks puts every example in at most one task."""
+    seen = [c for group in class_groups for c in group]
+    if len(seen) != len(set(seen)):
+        raise ValueError(f"class groups overlap: {class_groups}")
+    return [torch.nonzero(torch.isin(y, torch.tensor(list(g), device=y.device))).flatten()
+            for g in class_groups]
 
 
 def class_tasks(x_train, y_train, x_test, y_test, class_groups, names=None) -> list:
     """Split a labelled set into tasks, one per group of classes (labels are kept as they are)."""
     tasks = []
-    for t, group in enumerate(class_groups):
-        group_t = torch.tensor(group, device=y_train.device)
-        tr, te = torch.isin(y_train, group_t), torch.isin(y_test, group_t)
+    for t, (group, tr, te) in enumerate(zip(class_groups, class_task_indices(y_train, class_groups),
+                                            class_task_indices(y_test, class_groups))):
         name = names[t] if names else "classes " + ",".join(map(str, group))
         tasks.append(Task(t, name, list(group), x_train[tr], y_train[tr], x_test[te], y_test[te]))
     return tasks
