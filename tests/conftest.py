@@ -12,6 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+# Test tensors are tiny: one thread is faster than two (no OpenMP hand-offs) and does not fight
+# other processes for the cores. Subprocesses get the same through CLCOURSE_THREADS.
+torch.set_num_threads(1)
+os.environ["CLCOURSE_THREADS"] = "1"
 
 
 def class_images(labels: np.ndarray, side: int, seed: int) -> np.ndarray:

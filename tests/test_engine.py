@@ -118,3 +118,34 @@ def test_joint_beats_finetune_in_class_il(tiny_root):
     ft = cl.run("split-mnist", "finetune", **kw).result.metrics["average_accuracy"]
     joint = cl.run("split-mnist", "joint", **kw).result.metrics["average_accuracy"]
     assert joint > ft + 0.3
+
+
+def test_resume_after_a_real_kill_of_the_process(tiny_root, tmp_path):
+    """SIGKILL a `clcourse run` once its first task is checkpointed, then --resume it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["--benchmark", "permuted-mnist", "--profile", "smoke", "--tasks", "3", "--epochs", "150",
+            "--data", str(tiny_root), "--no-progress"]
+    ckpt = tmp_path / "killed" / "checkpoint.pt"
+    proc = subprocess.Popen([sys.executable, "-m", "clcourse", "run", *args, "--out",
+                             str(tmp_path / "killed")], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert ckpt.exists(), "the run never wrote a checkpoint"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # killed, not finished
+    assert torch.load(ckpt, weights_only=False)["completed"] < 3
+    resumed = subprocess.run([sys.executable, "-m", "clcourse", "run", *args, "--out",
+                              str(tmp_path / "killed"), "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    full = cl.run("permuted-mnist", profile="smoke", root=tiny_root, n_tasks=3, epochs=150,
+                  save=False).result
+    saved = json.loads((tmp_path / "killed" / "result.json").read_text())
+    assert saved["accuracy_matrix"] == full.accuracy_matrix
