@@ -9,7 +9,8 @@ the same initial weights, trained
   (b) by the usual loop: ``torchvision.datasets.MNIST`` with a ``ToTensor`` + permute transform,
       ``DataLoader(shuffle=True, batch_size=256)``, each batch moved to the device.
 
-Each is run ``--trials`` times (after one warm-up epoch each); the script prints the mean ± std of
+Both run with subnormal floats flushed to zero (``runtime.flush_denormals``, which the engine
+switches on), so the ratio measures the data path, not that flag. Each is run ``--trials`` times (after one warm-up epoch each); the script prints the mean ± std of
 samples/s and their ratio. It also times dense float32 matmuls (``--matmul`` size, same device) and
 prints the engine's achieved FLOP/s as a fraction of it. FLOPs per sample are counted exactly: 2·in·out
 per layer forward, 2·in·out for the weight gradient, and 2·in·out for the input gradient of every

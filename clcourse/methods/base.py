@@ -70,8 +70,16 @@ class Method:
 
 
 def make_optimizer(params, s) -> torch.optim.Optimizer:
-    """The optimiser named in the settings. ``foreach`` kernels: one launch for all tensors."""
+    """The optimiser named in the settings.
+
+    Adam(W) uses the fused kernel (one pass over all parameters) where this torch build has one for
+    the device: on the 2-core CPU the unfused step was ~20% of an MLP step's time (profiled).
+    """
+    params = list(params)
     if s.optimizer == "sgd":
         return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     cls = torch.optim.AdamW if s.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=s.lr, weight_decay=s.weight_decay, foreach=True)
+    try:
+        return cls(params, lr=s.lr, weight_decay=s.weight_decay, fused=True)
+    except (RuntimeError, ValueError):  # no fused kernel for this device / dtype / torch version
+        return cls(params, lr=s.lr, weight_decay=s.weight_decay)
