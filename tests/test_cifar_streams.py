@@ -1,0 +1,53 @@
+"""CIFAR streams from tiny archives in the documented npz format (the real CIFAR-100 is not staged)."""
+import numpy as np
+import pytest
+import torch
+
+import clcourse as cl
+from clcourse.data.streams import CIFAR100_ORDER_1993
+
+
+def write_cifar_npz(root, name, n_classes, per_class_train=2, per_class_test=1):
+    """``<name>.npz`` with the keys of mnist.npz: x_* N×32×32×3 uint8, y_* labels (+ coarse)."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", per_class_train), ("test", per_class_test)):
+        y = np.tile(np.arange(n_classes), n)
+        x = rng.integers(0, 256, size=(len(y), 32, 32, 3), dtype=np.uint8)
+        x[np.arange(len(y)), y % 32, :, :] = 255  # a class-dependent bright row
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
+        if n_classes == 100:
+            arrays[f"y_{split}_coarse"] = y // 5
+    np.savez(root / f"{name}.npz", **arrays)
+
+
+@pytest.fixture
+def cifar_root(tmp_path):
+    write_cifar_npz(tmp_path, "cifar100", 100)
+    write_cifar_npz(tmp_path, "cifar10", 10, per_class_train=8, per_class_test=4)
+    return tmp_path
+
+
+def test_split_cifar100_follows_the_pycil_1993_class_order(cifar_root):
+    stream = cl.load_stream("split-cifar100", "class", root=cifar_root)
+    assert len(stream.tasks) == 10
+    assert [t.classes for t in stream.tasks] == [CIFAR100_ORDER_1993[10 * i:10 * i + 10]
+                                                 for i in range(10)]
+    assert stream.tasks[0].classes[:4] == [68, 56, 78, 8]  # METHODS.md §5.6
+    assert stream.input_shape == (3, 32, 32)
+    assert all(len(t.y_train) == 20 and len(t.y_test) == 10 for t in stream.tasks)
+    x = torch.cat([t.x_train for t in stream.tasks])
+    assert abs(x.mean().item()) < 0.5  # standardised per channel
+
+
+def test_split_cifar100_smoke_run_with_a_growing_head(cifar_root):
+    exp = cl.run("split-cifar100", "finetune", profile="smoke", root=cifar_root, save=False)
+    R = exp.result.accuracy_matrix
+    assert len(R) == 2 and exp.model.head.n_units == 100
+    assert R[0][1] == 0.0  # class-IL: unseen classes cannot be predicted
+
+
+def test_cifar10_single_task_with_augmentation(cifar_root):
+    exp = cl.run("cifar10", "finetune", profile="smoke", root=cifar_root, save=False)
+    assert exp.settings.augment and len(exp.result.accuracy_matrix) == 1
+    assert exp.result.data["source"] == "npz"
