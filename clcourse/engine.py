@@ -3,7 +3,9 @@
 Why it is fast: the whole stream already sits on the device as float tensors, so a mini-batch is an
 index slice (``x[idx]``) of a random permutation made on the device — no ``DataLoader``, no worker
 processes, no per-sample Python, no host-to-device copy in the hot path. On CUDA the forward pass can
-run under bf16 autocast. ``benchmarks/engine_throughput.py`` measures the gain over a DataLoader loop.
+run under bf16 autocast; on the CPU subnormal floats are flushed to zero (``runtime.flush_denormals``,
+a process-wide switch) and Adam runs as one fused kernel. ``benchmarks/engine_throughput.py`` measures
+the gain over a DataLoader loop (README: 3.9x on the 2-core course machine, 74% of matmul peak).
 
 Why it is reproducible: ``runtime.set_seed`` before the model is built, and every task's batch order
 comes from a generator seeded by (seed, task), not from the global RNG. A checkpoint written after

@@ -149,3 +149,27 @@ def test_resume_after_a_real_kill_of_the_process(tiny_root, tmp_path):
                   save=False).result
     saved = json.loads((tmp_path / "killed" / "result.json").read_text())
     assert saved["accuracy_matrix"] == full.accuracy_matrix
+
+
+def test_paper_profile_pads_permuted_mnist_to_32(tiny_root):
+    exp = cl.run("permuted-mnist", profile="paper", root=tiny_root, save=False, n_tasks=2, iters=3,
+                 hidden=(16,))
+    assert exp.stream.input_shape == (1, 32, 32)
+    assert len(exp.result.history[0]) == 3  # one loss value per step when there are few steps
+
+
+class RecordsOptimizer(Finetune):
+    name = "finetune"
+
+    def configure_optimizer(self):
+        self.optimizer = super().configure_optimizer()
+        return self.optimizer
+
+
+def test_milestones_divide_the_learning_rate_by_ten(tiny_root):
+    s = cl.make_settings("split-mnist", "smoke", n_tasks=1, epochs=3, optimizer="sgd", lr=0.1,
+                         milestones=(1, 2))
+    stream, scen, method, device = build(s, tiny_root, "cpu")
+    method = RecordsOptimizer(method.model, scen, s, stream)
+    engine.fit(method, stream, scen, s, device)
+    assert method.optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
