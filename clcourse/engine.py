@@ -149,6 +149,16 @@ def load_checkpoint(path: Path, settings) -> dict | None:
     return state
 
 
+def refuse_to_overwrite_unfinished(path: Path, n_tasks: int) -> None:
+    """Starting afresh over an interrupted run would throw its finished tasks away: refuse."""
+    if path.exists():
+        done = torch.load(path, map_location="cpu", weights_only=False)["completed"]
+        if done < n_tasks:
+            raise ValueError(f"{path.parent} holds an interrupted run ({done} of {n_tasks} tasks "
+                             f"done); add --resume (resume=True) to continue it, or choose another "
+                             f"--out, or delete that folder to start over")
+
+
 def fit(method, stream, scenario, settings, device, checkpoint: Path | None = None,
         resume: bool = False, progress: bool | None = None) -> Result:
     """Train ``method`` on every task of ``stream`` in order; fill the accuracy matrix after each.
@@ -159,6 +169,8 @@ def fit(method, stream, scenario, settings, device, checkpoint: Path | None = No
     progress = progress_enabled(progress)
     T = len(stream.tasks)
     matrix, history, timings, start = [], [], {"train": [], "eval": []}, 0
+    if checkpoint and not resume:
+        refuse_to_overwrite_unfinished(Path(checkpoint), T)
     state = load_checkpoint(Path(checkpoint), settings) if (resume and checkpoint) else None
     if state is not None:
         method.model.load_state_dict(state["model"])

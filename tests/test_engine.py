@@ -173,3 +173,16 @@ def test_milestones_divide_the_learning_rate_by_ten(tiny_root):
     method = RecordsOptimizer(method.model, scen, s, stream)
     engine.fit(method, stream, scen, s, device)
     assert method.optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_an_interrupted_run_is_never_overwritten_without_resume(tiny_root, tmp_path):
+    s = cl.make_settings("permuted-mnist", "smoke", n_tasks=3)
+    stream, scen, method, device = build(s, tiny_root, "cpu")
+    with pytest.raises(Killed):
+        engine.fit(DiesMidTask(method.model, scen, s, stream), stream, scen, s, device,
+                   checkpoint=tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="interrupted run \\(1 of 3 tasks done\\).*--resume"):
+        cl.run("permuted-mnist", profile="smoke", root=tiny_root, n_tasks=3, out=tmp_path)
+    # A finished run may be run again (same seed, same numbers): nothing is lost.
+    cl.run("permuted-mnist", profile="smoke", root=tiny_root, n_tasks=3, out=tmp_path, resume=True)
+    cl.run("permuted-mnist", profile="smoke", root=tiny_root, n_tasks=3, out=tmp_path)
