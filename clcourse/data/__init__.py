@@ -1,4 +1,4 @@
-"""Data for the course: raw data sets (sources.py)."""
+"""Data for the course: raw data sets (sources.py) and where their files live (folders.py)."""
 
 from .sources import (
     DATASET_NAMES,

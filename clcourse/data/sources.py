@@ -1,16 +1,16 @@
 """Raw image data sets for the course: MNIST, USPS, CIFAR-10 and CIFAR-100.
 
-This module has one job: find the data files on disk, read them with
-torchvision's own dataset classes, and hand back plain uint8 tensors in a
-:class:`RawDataset`.  Everything else in the course (task streams, scenarios,
-normalisation, augmentation) starts from these tensors.
+This module has one job: read the data files with torchvision's own dataset
+classes (or from npz archives), check them, and hand back plain uint8 tensors
+in a :class:`RawDataset`.  Everything else in the course (task streams,
+scenarios, normalisation, augmentation) starts from these tensors.  Which
+folders are searched, downloads, and the error types live in
+:mod:`clcourse.data.folders`; the public names from there (``data_root``,
+``cache_root``, ``DataMissingError``, ``DataCorruptError``) are importable
+from here too.
 
-Where the files are looked for
-------------------------------
-The *data folder* is the ``root`` argument if given, else the environment
-variable ``CLCOURSE_DATA``, else a per-user default
-(``$XDG_DATA_HOME/clcourse`` or ``~/.local/share/clcourse``).  Inside it:
-
+What each data set needs in the data folder
+-------------------------------------------
 ==========  ==============================================================
 ``mnist``   ``MNIST/raw/`` with the four IDX files, decompressed or ``.gz``
 ``usps``    torchvision's LIBSVM files ``usps.bz2`` + ``usps.t.bz2`` (in
@@ -18,13 +18,6 @@ variable ``CLCOURSE_DATA``, else a per-user default
 ``cifar10`` ``cifar10.npz``, or torchvision's ``cifar-10-batches-py/``
 ``cifar100`` ``cifar100.npz``, or torchvision's ``cifar-100-python/``
 ==========  ==============================================================
-
-The data folder is only ever *read*.  Files that must be transformed before
-torchvision can read them (MNIST's ``.gz`` files) are decompressed into the
-*cache folder* (``CLCOURSE_CACHE``, else ``$XDG_CACHE_HOME/clcourse`` or
-``~/.cache/clcourse``).  If something is missing and downloads are allowed,
-torchvision downloads it into the data folder when that folder is writable,
-otherwise into the cache folder.
 
 Typical use::
 
@@ -38,18 +31,27 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
-import shutil
-import socket
-import stat
-import tempfile
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from .folders import (
+    DataCorruptError,
+    DataMissingError,
+    _cache_path,
+    _copy_into_cache,
+    _corrupt_error,
+    _download_folder,
+    _downloads_allowed_by_env,
+    _missing_error,
+    _try_download,
+    cache_root,
+    data_root,
+)
 
 __all__ = [
     "DATASET_NAMES",
@@ -84,138 +86,6 @@ USPS_LIBSVM_FILES = ("usps.bz2", "usps.t.bz2")  # (train, test)
 USPS_ESL_FILE = "usps_esl.npz"
 CIFAR_NPZ_FILES = {"cifar10": "cifar10.npz", "cifar100": "cifar100.npz"}
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
-
-# An offline machine should fail in seconds, not hang for minutes.
-DOWNLOAD_TIMEOUT_S = 15
-
-# How to provide each data set by hand; used in the error messages.
-_HOW_TO_PROVIDE = {
-    "mnist": (
-        "put the four MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; the original .gz files are fine) "
-        "in {root}/MNIST/raw/"
-    ),
-    "usps": (
-        "put torchvision's LIBSVM files usps.bz2 AND usps.t.bz2 in {root}/USPS/, or the "
-        "ESL/ZIP-code version usps_esl.npz (keys x_train (N,16,16) float in [0,1], "
-        "y_train (N,) int 0-9, x_test, y_test) in {root}/"
-    ),
-    "cifar10": (
-        "put cifar10.npz in {root}/ (the layout of the well-known mnist.npz: keys "
-        "x_train (N,32,32,3) uint8, y_train (N,) int labels 0-9, x_test, y_test), "
-        "or torchvision's extracted folder cifar-10-batches-py/ in {root}/"
-    ),
-    "cifar100": (
-        "put cifar100.npz in {root}/ (the layout of the well-known mnist.npz: keys "
-        "x_train (N,32,32,3) uint8, y_train (N,) int labels 0-99, x_test, y_test, and "
-        "optionally y_train_coarse, y_test_coarse with labels 0-19), or torchvision's "
-        "extracted folder cifar-100-python/ in {root}/"
-    ),
-}
-
-
-# --------------------------------------------------------------------------
-# Folders
-# --------------------------------------------------------------------------
-
-
-def data_root(root: Optional[os.PathLike] = None) -> Path:
-    """Return the data folder: ``root`` if given, else ``$CLCOURSE_DATA``, else a per-user default.
-
-    The default is ``$XDG_DATA_HOME/clcourse`` or ``~/.local/share/clcourse``.
-    The folder is not created: it is only read (except for downloads).
-    """
-    if root is not None:
-        return Path(root).expanduser()
-    from_env = os.environ.get("CLCOURSE_DATA")
-    if from_env:
-        return Path(from_env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "clcourse"
-
-
-def _cache_path() -> Path:
-    """The cache folder's path, without creating it (used when only looking)."""
-    from_env = os.environ.get("CLCOURSE_CACHE")
-    if from_env:
-        return Path(from_env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "clcourse"
-
-
-def cache_root() -> Path:
-    """Return the cache folder, creating it if needed.
-
-    ``$CLCOURSE_CACHE``, else ``$XDG_CACHE_HOME/clcourse`` or ``~/.cache/clcourse``.
-    Decompressed MNIST files (and downloads, when the data folder is read-only)
-    go here.  Deleting it is always safe: it is rebuilt on demand.
-    """
-    path = _cache_path()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-# --------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------
-
-
-class DataMissingError(FileNotFoundError):
-    """The files of a data set are not where clcourse looks for them (and could not be downloaded)."""
-
-
-class DataCorruptError(ValueError):
-    """A data file is present but cannot be read, or its content is not what it should be."""
-
-
-def _missing_error(
-    name: str,
-    root: Path,
-    missing: Sequence[str],
-    looked_in: Sequence[Path],
-    download: bool,
-    download_error: Optional[BaseException] = None,
-    download_target: Optional[Path] = None,
-    can_download: bool = True,
-) -> DataMissingError:
-    """Build the one message a student needs when a data set cannot be found."""
-    lines = [
-        f"Cannot load {name!r}: files missing from the data folder {root}",
-        f"  looked in: {', '.join(str(p) for p in looked_in)}",
-        f"  missing:   {', '.join(missing)}",
-        "To fix this, do one of:",
-        "  - " + _HOW_TO_PROVIDE[name].format(root=root) + ";",
-        "  - if the files are in another folder, set the environment variable "
-        "CLCOURSE_DATA=/that/folder or pass root='/that/folder';",
-    ]
-    if can_download:
-        lines.append(
-            "  - go online and allow downloads (download=True, and CLCOURSE_DOWNLOAD not set to 0) "
-            "so that torchvision downloads the data."
-        )
-    if download_error is not None:
-        lines.append(f"A download into {download_target} was tried and failed: {download_error!r}")
-    elif not can_download:
-        lines.append("(This version of the data cannot be downloaded automatically.)")
-    elif not download:
-        lines.append("(Downloads are off here: download=False or CLCOURSE_DOWNLOAD=0.)")
-    return DataMissingError("\n".join(lines))
-
-
-def _corrupt_error(name: str, files: Sequence[Path], root: Path, problem: str, hint: str = "") -> DataCorruptError:
-    """Build the message for a file that is present but unreadable or wrong."""
-    lines = [
-        f"Cannot load {name!r} from the data folder {root}: cannot use "
-        f"{', '.join(str(f) for f in files)}",
-        f"  problem: {problem}",
-        "To fix this, replace the file(s) with an intact copy (or delete them and load with "
-        "download=True while online). Expected: " + _HOW_TO_PROVIDE[name].format(root=root) + ".",
-    ]
-    if hint:
-        lines.append(hint)
-    return DataCorruptError("\n".join(lines))
 
 
 # --------------------------------------------------------------------------
@@ -274,94 +144,8 @@ class RawDataset:
 
 
 # --------------------------------------------------------------------------
-# Small helpers
+# Checking what was read
 # --------------------------------------------------------------------------
-
-
-def _downloads_allowed_by_env() -> bool:
-    """``CLCOURSE_DOWNLOAD=0`` (or false/no/off) turns downloads off; they are on by default."""
-    value = os.environ.get("CLCOURSE_DOWNLOAD", "").strip().lower()
-    return value not in ("0", "false", "no", "off")
-
-
-def _is_writable_folder(folder: Path) -> bool:
-    """True if we may write into ``folder`` (creating it if it does not exist yet).
-
-    ``os.access`` alone is not enough: the superuser (common in containers) may
-    write anywhere.  A folder whose permission bits say "read-only" is treated as
-    read-only even then, because that is what its owner meant.
-    """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        mode = folder.stat().st_mode
-    except OSError:
-        return False
-    has_write_bit = bool(stat.S_IMODE(mode) & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    return has_write_bit and os.access(folder, os.W_OK)
-
-
-def _download_folder(root: Path) -> Path:
-    """Where downloads go: the data folder if writable, else the cache folder."""
-    return root if _is_writable_folder(root) else cache_root()
-
-
-@contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    """Temporarily give network reads a timeout (torchvision's downloads have none)."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def _try_download(fetch: Callable[[], object]) -> Optional[BaseException]:
-    """Run a torchvision download; return its exception instead of raising it.
-
-    The caller then looks at the disk again: what counts is whether the files
-    are there now, not which of torchvision's many exceptions was raised.
-    """
-    try:
-        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-            fetch()
-    except Exception as err:  # network, disk, checksum... all mean "no data"
-        return err
-    return None
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _copy_into_cache(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target``, decompressing it if it is a ``.gz`` file.
-
-    Nothing is done if ``target`` was already made from this very ``source``
-    file: a small ``.source`` stamp next to it records the source's path, size
-    and modification time.  The copy is written to a temporary file first and
-    then renamed, so an interrupted run never leaves a half-written file that
-    looks complete.
-    """
-    info = source.stat()
-    fingerprint = f"{source.resolve()}\n{info.st_size}\n{info.st_mtime_ns}\n"
-    stamp = target.with_name(target.name + ".source")
-    if target.is_file() and stamp.is_file() and stamp.read_text() == fingerprint:
-        return  # up to date
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    opener = gzip.open if source.suffix == ".gz" else open
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, opener(source, "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-        os.replace(tmp_name, target)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    _write_text_atomic(stamp, fingerprint)
 
 
 def _check_split(
@@ -497,7 +281,7 @@ def _read_usps_libsvm(root: Path, folder: Path) -> RawDataset:
     from torchvision.datasets import USPS
 
     files = [folder / f for f in USPS_LIBSVM_FILES]
-    splits = {}
+    tensors = {}
     for split, train in (("train", True), ("test", False)):
         try:
             ds = USPS(str(folder), train=train, download=False)
@@ -506,17 +290,8 @@ def _read_usps_libsvm(root: Path, folder: Path) -> RawDataset:
         x = torch.from_numpy(ds.data).unsqueeze(1)  # (N, 16, 16) -> (N, 1, 16, 16)
         y = torch.tensor(ds.targets, dtype=torch.int64)
         _check_split("usps", split, x, y, files, root)
-        splits[split] = (x, y)
-    return RawDataset(
-        name="usps",
-        x_train=splits["train"][0],
-        y_train=splits["train"][1],
-        x_test=splits["test"][0],
-        y_test=splits["test"][1],
-        source="torchvision-libsvm",
-        root=root,
-        location=folder,
-    )
+        tensors["x_" + split], tensors["y_" + split] = x, y
+    return RawDataset(name="usps", source="torchvision-libsvm", root=root, location=folder, **tensors)
 
 
 def _read_usps_esl(root: Path, path: Path) -> RawDataset:
@@ -532,7 +307,7 @@ def _read_usps_esl(root: Path, path: Path) -> RawDataset:
     except Exception as err:
         raise _corrupt_error("usps", [path], root, f"not a readable npz with the expected keys: {err!r}") from err
 
-    result = {}
+    tensors = {}
     for split in ("train", "test"):
         x, y = arrays["x_" + split], arrays["y_" + split]
         if x.ndim != 3 or x.shape[1:] != (16, 16) or not np.issubdtype(x.dtype, np.floating):
@@ -546,17 +321,8 @@ def _read_usps_esl(root: Path, path: Path) -> RawDataset:
         x_t = torch.from_numpy(pixels).unsqueeze(1)  # (N, 16, 16) -> (N, 1, 16, 16)
         y_t = torch.from_numpy(y.astype(np.int64))
         _check_split("usps", split, x_t, y_t, [path], root)
-        result[split] = (x_t, y_t)
-    return RawDataset(
-        name="usps",
-        x_train=result["train"][0],
-        y_train=result["train"][1],
-        x_test=result["test"][0],
-        y_test=result["test"][1],
-        source="esl-npz",
-        root=root,
-        location=path,
-    )
+        tensors["x_" + split], tensors["y_" + split] = x_t, y_t
+    return RawDataset(name="usps", source="esl-npz", root=root, location=path, **tensors)
 
 
 def _load_usps(root: Path, download: bool, usps_source: str) -> RawDataset:
