@@ -76,10 +76,13 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # van de Ven & Tolias 2019, METHODS.md §1.3: 10 tasks, 2x1000, Adam 1e-4, batch 128,
         # 5000 iterations per task, MNIST zero-padded to 32x32 before permuting.
         "permuted-mnist": dict(n_tasks=10, hidden=(1000, 1000), iters=5000, batch_size=128,
-                               optimizer="adam", lr=1e-4, pad_to=32),
+                               optimizer="adam", lr=1e-4, pad_to=32, keep_optimizer=True,
+                               head="single"),
         # METHODS.md §1.3: 2x400, Adam 1e-3, batch 128, 2000 iterations per task.
+        # van de Ven's code keeps one Adam across tasks (its default `--optimizer adam`; `adam_reset`
+        # is the option) and one output layer with all units, masked per scenario (head="single").
         "split-mnist": dict(hidden=(400, 400), iters=2000, batch_size=128, optimizer="adam",
-                            lr=1e-3),
+                            lr=1e-3, keep_optimizer=True, head="single"),
         # No published setting for this pair; split-MNIST's network and optimiser.
         "mnist-usps": dict(hidden=(400, 400), iters=2000, batch_size=128, optimizer="adam",
                            lr=1e-3),
@@ -117,6 +120,7 @@ class Settings:
     weight_decay: float = 0.0
     momentum: float = 0.0
     milestones: Tuple[int, ...] = ()  # epochs at which the lr is multiplied by 0.1 (per task)
+    keep_optimizer: bool = False    # one optimiser (with its state) for all tasks, not one per task
     train_per_class: Optional[int] = None   # subset: at most this many training images per class
     test_per_class: Optional[int] = None
     pad_to: Optional[int] = None    # zero-pad digit images to this size (permuted MNIST, paper)

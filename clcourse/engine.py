@@ -74,13 +74,19 @@ def steps_per_task(settings, n: int) -> tuple:
 
 
 def train_task(method, data: TensorSet, masks: torch.Tensor, settings, generator, device,
-               progress=True, desc="") -> list:
+               progress=True, desc="", optimizer=None) -> list:
     """Train ``method`` on ``data`` for the settings' epochs (or iterations). Returns the loss curve:
-    the mean training loss over each stretch of ``log_every`` steps."""
+    the mean training loss over each stretch of ``log_every`` steps.
+
+    ``optimizer``: one to continue with (``settings.keep_optimizer``); by default a fresh one from
+    ``method.configure_optimizer()``. Either way the task starts at the settings' learning rate.
+    """
     model = method.model
     model.train()
     runtime.flush_denormals()
-    optimizer = method.configure_optimizer()
+    optimizer = optimizer or method.configure_optimizer()
+    for group in optimizer.param_groups:
+        group["lr"] = settings.lr
     steps, per_epoch = steps_per_task(settings, len(data))
     milestones = {m * per_epoch for m in settings.milestones}
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
@@ -149,6 +155,14 @@ def load_checkpoint(path: Path, settings) -> dict | None:
     return state
 
 
+def same_parameters(optimizer, model) -> bool:
+    """Does ``optimizer`` update exactly the model's current parameters? (Not after a head grew.)"""
+    if optimizer is None:
+        return False
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    return [id(p) for p in params] == [id(p) for p in model.parameters()]
+
+
 def refuse_to_overwrite_unfinished(path: Path, n_tasks: int) -> None:
     """Starting afresh over an interrupted run would throw its finished tasks away: refuse."""
     if path.exists():
@@ -172,12 +186,16 @@ def fit(method, stream, scenario, settings, device, checkpoint: Path | None = No
     if checkpoint and not resume:
         refuse_to_overwrite_unfinished(Path(checkpoint), T)
     state = load_checkpoint(Path(checkpoint), settings) if (resume and checkpoint) else None
+    optimizer = None  # kept across tasks only with settings.keep_optimizer
     if state is not None:
         method.model.load_state_dict(state["model"])
         method.load_state_dict(state["method"])
         matrix, history, timings = state["matrix"], state["history"], state["timings"]
         runtime.set_rng_state(state["rng"])
         start = state["completed"]
+        if state.get("optimizer") is not None:
+            optimizer = method.configure_optimizer()
+            optimizer.load_state_dict(state["optimizer"])
     for t in range(start, T):
         task = stream.tasks[t]
         tic = time.perf_counter()
@@ -185,8 +203,11 @@ def fit(method, stream, scenario, settings, device, checkpoint: Path | None = No
         method.before_task(t, task)
         data = method.train_set(t, task)
         generator = torch.Generator(device).manual_seed(settings.seed * 1_000_003 + t)
+        if not settings.keep_optimizer or not same_parameters(optimizer, method.model):
+            optimizer = method.configure_optimizer()  # fresh per task, or the network grew
         history.append(train_task(method, data, scenario.mask_table(t, device), settings,
-                                  generator, device, progress, desc=f"task {t + 1}/{T}"))
+                                  generator, device, progress, desc=f"task {t + 1}/{T}",
+                                  optimizer=optimizer))
         method.after_task(t, task)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -198,7 +219,8 @@ def fit(method, stream, scenario, settings, device, checkpoint: Path | None = No
             save_checkpoint(Path(checkpoint), {
                 "settings": settings.to_dict(), "completed": t + 1, "matrix": matrix,
                 "history": history, "timings": timings, "rng": runtime.rng_state(),
-                "model": method.model.state_dict(), "method": method.state_dict()})
+                "model": method.model.state_dict(), "method": method.state_dict(),
+                "optimizer": optimizer.state_dict() if settings.keep_optimizer else None})
     timings["total"] = sum(timings["train"]) + sum(timings["eval"])
     return Result(config=settings.to_dict(), seed=settings.seed, accuracy_matrix=matrix,
                   task_names=[task.name for task in stream.tasks], data=dict(stream.info),

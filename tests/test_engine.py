@@ -186,3 +186,29 @@ def test_an_interrupted_run_is_never_overwritten_without_resume(tiny_root, tmp_p
     # A finished run may be run again (same seed, same numbers): nothing is lost.
     cl.run("permuted-mnist", profile="smoke", root=tiny_root, n_tasks=3, out=tmp_path, resume=True)
     cl.run("permuted-mnist", profile="smoke", root=tiny_root, n_tasks=3, out=tmp_path)
+
+
+@pytest.mark.parametrize("scenario", ["task", "class"])
+def test_resume_with_a_kept_optimizer_gives_the_uninterrupted_matrix(tiny_root, tmp_path, scenario):
+    kw = dict(profile="smoke", root=tiny_root, n_tasks=3, scenario=scenario, keep_optimizer=True,
+              head="single")
+    full = cl.run("permuted-mnist", out=tmp_path / "full", **kw).result
+    s = cl.make_settings("permuted-mnist", "smoke", n_tasks=3, scenario=scenario,
+                         keep_optimizer=True, head="single")
+    stream, scen, method, device = build(s, tiny_root, "cpu")
+    with pytest.raises(Killed):
+        engine.fit(DiesMidTask(method.model, scen, s, stream), stream, scen, s, device,
+                   checkpoint=tmp_path / "killed" / "checkpoint.pt")
+    resumed = cl.run("permuted-mnist", out=tmp_path / "killed", resume=True, **kw).result
+    assert resumed.accuracy_matrix == full.accuracy_matrix
+    fresh = cl.run("permuted-mnist", save=False, **dict(kw, keep_optimizer=False)).result
+    assert fresh.accuracy_matrix != full.accuracy_matrix  # the kept Adam state does matter
+
+
+def test_kept_optimizer_is_rebuilt_when_the_head_grows(tiny_root):
+    s = cl.make_settings("split-mnist", "smoke", n_tasks=2, keep_optimizer=True, head="grow")
+    stream, scen, method, device = build(s, tiny_root, "cpu")
+    opt = method.configure_optimizer()
+    assert engine.same_parameters(opt, method.model)
+    method.model.ensure_outputs(4)
+    assert not engine.same_parameters(opt, method.model)

@@ -5,7 +5,7 @@ Call order, for every task t of the stream::
 
     method.before_task(t, task)
     data = method.train_set(t, task)              # what to train on (default: this task)
-    optimizer = method.configure_optimizer()
+    optimizer = method.configure_optimizer()      # per task (or once: settings.keep_optimizer)
     for each mini-batch (x, y, task_ids, mask):
         loss = method.loss(x, y, task_ids, mask)  # cross-entropy on the active units + extra terms
         backward, optimizer step
@@ -42,7 +42,8 @@ class Method:
         return self.scenario.train_set(task)
 
     def configure_optimizer(self) -> torch.optim.Optimizer:
-        """A fresh optimiser per task (the network may have grown new units)."""
+        """The optimiser: built for every task, or once and kept (``settings.keep_optimizer``, as in
+        van de Ven's code) unless the network grew new units."""
         return make_optimizer(self.model.parameters(), self.settings)
 
     def loss(self, x, y, task_ids, mask) -> torch.Tensor:
