@@ -51,7 +51,7 @@ def default_out(s: Settings) -> Path:
 
 def build(settings: Settings, root=None, device=None):
     """Seed, then build (stream, scenario, model, method) for ``settings`` on ``device``."""
-    device = runtime.get_device(device) if not hasattr(device, "type") else device
+    device = runtime.get_device(device)
     runtime.set_seed(settings.seed)
     stream = make_stream(settings, root=root, device=device)
     scenario = Scenario(settings.scenario, stream)
@@ -64,7 +64,7 @@ def load_stream(benchmark: str, profile: str = "class", root=None, device=None,
                 **overrides) -> Stream:
     """The stream of a benchmark without training anything (to look at the data)."""
     settings = make_settings(benchmark, profile, **overrides)
-    device = runtime.get_device(device) if not hasattr(device, "type") else device
+    device = runtime.get_device(device)
     return make_stream(settings, root=root, device=device)
 
 

@@ -12,8 +12,10 @@ import torch
 DEVICE_ENV = "CLCOURSE_DEVICE"
 
 
-def get_device(name: str | None = None) -> torch.device:
+def get_device(name: str | torch.device | None = None) -> torch.device:
     """CUDA if available, else Apple MPS, else CPU; ``name`` or ``$CLCOURSE_DEVICE`` overrides."""
+    if isinstance(name, torch.device):
+        return name
     name = name or os.environ.get(DEVICE_ENV)
     if name:
         device = torch.device(name)
