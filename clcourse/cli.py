@@ -1,4 +1,4 @@
-"""The command line: ``clcourse run | data | profiles | exercises | grade``.
+"""The command line: ``clcourse run | methods | data | profiles | exercises | grade``.
 
 Every method of every lesson is reachable through ``clcourse run``, so each result in the course can be
 reproduced without a notebook. Bad names and numbers exit with status 2 and a message that lists what
@@ -7,7 +7,20 @@ is valid.
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
+
+
+def parse_arg(text: str) -> tuple:
+    """``key=value`` -> (key, value): the value read as a Python literal (``1e4``, ``True``,
+    ``(1, 2)``), else kept as a string (``kind=exact``), as nanoGPT's configurator does."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    try:
+        return key.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return key.strip(), value.strip()
 
 
 def _run(args) -> int:
@@ -21,13 +34,45 @@ def _run(args) -> int:
     exp = run(args.benchmark, args.method, scenario=args.scenario, profile=args.profile,
               seed=args.seed, out=args.out, resume=args.resume,
               progress=False if args.no_progress else None, root=args.data, device=args.device,
-              **overrides)
+              args=dict(args.arg or []), **overrides)
     print(exp.result.table())
     t = exp.result.timings
     print(f"{'time':>30}: {t['total']:7.1f} s (train {sum(t['train']):.1f} s)")
     for key, value in exp.result.data.items():
         print(f"{key.replace('_', ' '):>30}: {value}")
+    if exp.settings.method_args:
+        print(f"{'method arguments':>30}: " + ", ".join(f"{k}={v!r}" for k, v in
+                                                        exp.settings.method_args.items()))
     print(f"wrote {exp.out / 'result.json'} and {exp.out / 'accuracy_matrix.png'}")
+    return 0
+
+
+def _methods(args) -> int:
+    from .config import BENCHMARKS, SCENARIOS, make_settings
+    from .methods import METHODS
+
+    for name, cls in METHODS.items():
+        doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()
+        print(f"{name}: {doc.splitlines()[0] if doc else ''}")
+        arguments = cls.all_arguments()
+        if not arguments:
+            print("    (no arguments)")
+        for key, arg in arguments.items():
+            if callable(arg.default):  # show the value for every benchmark and scenario
+                values = {}
+                for b in BENCHMARKS:
+                    for scenario in SCENARIOS:
+                        try:
+                            v = arg.value(make_settings(b, "class", scenario=scenario))
+                        except ValueError:
+                            continue
+                        values.setdefault(repr(v), []).append(f"{b}/{scenario}")
+                shown = "; ".join(f"{v} ({', '.join(where) if len(values) > 1 else 'all'})"
+                                  for v, where in values.items())
+            else:
+                shown = repr(arg.default)
+            print(f"    {key} = {shown}\n        {arg.doc}" + (f" [{arg.source}]" if arg.source
+                                                               else ""))
     return 0
 
 
@@ -76,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
     r.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--arg", action="append", type=parse_arg, metavar="KEY=VALUE",
+                   help="a method argument (repeatable), e.g. --arg lam=1e4; see `clcourse methods`")
     g = r.add_argument_group("overrides of the profile")
     g.add_argument("--epochs", type=int)
     g.add_argument("--iters", type=int, help="iterations per task (replaces epochs)")
@@ -86,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-per-class", type=int)
     g.add_argument("--test-per-class", type=int)
     r.set_defaults(func=_run)
+
+    sub.add_parser("methods", help="list every method with its arguments, defaults and sources"
+                   ).set_defaults(func=_methods)
 
     d = sub.add_parser("data", help="report which datasets are present and loadable")
     d.add_argument("--data", help="data folder (default $CLCOURSE_DATA)")

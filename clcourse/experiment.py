@@ -8,6 +8,7 @@ The command line (``clcourse run``) and the notebooks both go through :func:`run
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,7 @@ from .config import Settings, make_settings
 from .data.scenarios import Scenario
 from .data.streams import Stream, make_stream
 from .engine import fit
-from .methods import Method, make_method
-from .models import build_model
+from .methods import Method, method_class
 from .results import Result
 
 
@@ -42,22 +42,34 @@ class Experiment:
         test = self.scenario.test_set(self.stream.tasks[t])
         trained = len(self.result.accuracy_matrix) - 1
         mask = self.scenario.mask_table(trained, test.x.device)[t]
-        return test.x, test.y, predict(self.method, test.x, mask)
+        return test.x, test.y, predict(self.method, test.x, mask, test.t)
 
 
 def default_out(s: Settings) -> Path:
     return Path("runs") / f"{s.benchmark}_{s.method}_{s.scenario}_{s.profile}_seed{s.seed}"
 
 
-def build(settings: Settings, root=None, device=None):
-    """Seed, then build (stream, scenario, model, method) for ``settings`` on ``device``."""
+def resolve(settings: Settings, method=None) -> tuple:
+    """(method class, settings with the method's effective arguments in ``method_args``).
+
+    Checks the method's name and arguments before any data is loaded; ``method`` may be a
+    ``Method`` subclass (a notebook's own), else ``settings.method`` names one.
+    """
+    cls = method_class(method if method is not None else settings.method)
+    args = cls.resolve_args(settings, settings.method_args)
+    return cls, dataclasses.replace(settings, method=cls.name, method_args=args)
+
+
+def build(settings: Settings, root=None, device=None, method=None):
+    """Seed, then build (stream, scenario, method) for ``settings`` on ``device``; returns
+    ``(stream, scenario, method, device)``. The method builds its model (``Method.make_model``)."""
+    cls, settings = resolve(settings, method)
     device = runtime.get_device(device)
     runtime.set_seed(settings.seed)
     stream = make_stream(settings, root=root, device=device)
     scenario = Scenario(settings.scenario, stream)
-    model = build_model(settings, stream.input_shape, scenario).to(device)
-    method = make_method(settings.method, model, scenario, settings, stream)
-    return stream, scenario, method, device
+    model = cls.make_model(settings, stream.input_shape, scenario).to(device)
+    return stream, scenario, cls(model, scenario, settings, stream), device
 
 
 def load_stream(benchmark: str, profile: str = "class", root=None, device=None,
@@ -68,20 +80,25 @@ def load_stream(benchmark: str, profile: str = "class", root=None, device=None,
     return make_stream(settings, root=root, device=device)
 
 
-def run(benchmark: str, method: str = "finetune", scenario: str | None = None,
+def run(benchmark: str, method="finetune", scenario: str | None = None,
         profile: str = "class", seed: int = 0, out=None, resume: bool = False,
         progress: bool | None = None, root=None, device=None, save: bool = True,
-        **overrides) -> Experiment:
-    """Run ``method`` on ``benchmark`` and return the :class:`Experiment`.
+        args: dict | None = None, **overrides) -> Experiment:
+    """Run ``method`` (a name, or a ``Method`` subclass) on ``benchmark``; return the
+    :class:`Experiment`.
 
+    ``args``: the method's own hyperparameters (``args=dict(lam=100.0)``; ``clcourse methods``
+    lists them), the same as ``--arg lam=100`` on the command line; unknown keys are an error.
     ``overrides`` replace profile settings (``epochs=3``, ``hidden=(100,)``, ...). With ``save``
     (default), the checkpoint, ``result.json`` and ``accuracy_matrix.png`` go to ``out`` (default
     ``runs/<benchmark>_<method>_<scenario>_<profile>_seed<seed>``); ``resume`` continues an
     interrupted run from its checkpoint there.
     """
-    settings = make_settings(benchmark, profile, method=method, scenario=scenario, seed=seed,
-                             **overrides)
-    stream, scen, meth, device = build(settings, root, device)
+    cls = method_class(method)  # an unknown name fails before any data is loaded
+    settings = make_settings(benchmark, profile, method=cls.name, scenario=scenario, seed=seed,
+                             method_args=dict(args or {}), **overrides)
+    stream, scen, meth, device = build(settings, root, device, method=cls)
+    settings = meth.settings  # with the method's effective arguments
     out = Path(out) if out is not None else (default_out(settings) if save else None)
     checkpoint = out / "checkpoint.pt" if out is not None else None
     result = fit(meth, stream, scen, settings, device, checkpoint=checkpoint, resume=resume,

@@ -2,7 +2,7 @@
 
 Backbones: an MLP of configurable widths, the small two-conv MNIST CNN of the EWC lesson (seed
 document 000's ``SimpleNet``), and the CIFAR ResNet of He et al. 2016 (ResNet-32, 64-d features, as in
-iCaRL/PyCIL, METHODS.md §5.6) with a reduced variant for CPU runs.
+iCaRL, Rebuffi et al. 2017, and PyCIL) with a reduced variant for CPU runs.
 
 Heads (how the output units are laid out is the scenario's business, ``data/scenarios.py``):
 
@@ -17,6 +17,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .config import MODELS
 
 
 class MLP(nn.Module):
@@ -138,6 +140,29 @@ class GrowingHead(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
+class Frozen(nn.Module):
+    """A sub-network that training must not change: no gradients, and always in eval mode, so
+    batch-norm keeps its running statistics although the engine calls ``model.train()``.
+    (DER's old extractors, BI-R's pre-trained conv layers.)
+
+    Its state-dict keys are the inner module's under ``module.``.
+    """
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+        self.module.requires_grad_(False)
+        self.module.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.module.eval()  # whatever mode the outer network is put in
+        return self
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+
 class Classifier(nn.Module):
     """backbone → head. ``features(x)`` gives the representation, ``forward(x)`` the logits."""
 
@@ -167,7 +192,7 @@ def make_backbone(name: str, input_shape, hidden=(400, 400)) -> nn.Module:
         return CifarResNet(n=5, in_channels=c)
     if name == "resnet-reduced":
         return CifarResNet(n=1, in_channels=c)
-    raise ValueError(f"unknown model {name!r}; valid models: mlp, cnn, resnet32, resnet-reduced")
+    raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
 
 
 def build_model(settings, input_shape, scenario) -> Classifier:

@@ -10,8 +10,10 @@ JSON layout (``result.json``)::
                          forgetting, bwt, accuracy_after_each_task (metrics.summarize),
       "task_names":      [...],
       "data":            where the data came from (e.g. usps_source),
+      "extra_matrices":  further accuracy matrices a method reports, by name (e.g. "nme"),
       "history":         per task, the training loss every few steps,
-      "timings":         seconds: per-task training and evaluation, total,
+      "loss_terms":      per task, the same curve for every named loss term (e.g. ce, penalty),
+      "timings":         seconds per task: training, work after the task, evaluation; total,
       "versions":        python, torch, torchvision, clcourse, device
     }
 """
@@ -33,6 +35,8 @@ class Result:
     task_names: list = field(default_factory=list)
     data: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
+    loss_terms: list = field(default_factory=list)
+    extra_matrices: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -63,6 +67,10 @@ class Result:
                  "after task | " + " ".join(f"{j + 1:>7}" for j in range(len(R)))]
         for i, row in enumerate(R):
             lines.append(f"{i + 1:>10} | " + " ".join(f"{100 * a:7.2f}" for a in row))
+        for name, extra in self.extra_matrices.items():
+            lines.append(f"{name}: accuracy (%) with the method's {name!r} predictor")
+            for i, row in enumerate(extra):
+                lines.append(f"{i + 1:>10} | " + " ".join(f"{100 * a:7.2f}" for a in row))
         m = self.metrics
         for key in ("average_accuracy", "average_incremental_accuracy", "last_accuracy",
                     "forgetting", "bwt"):

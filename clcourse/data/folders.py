@@ -93,7 +93,7 @@ def data_root(root: Optional[os.PathLike] = None) -> Path:
     return base / "clcourse"
 
 
-def _cache_path() -> Path:
+def cache_path() -> Path:
     """The cache folder's path, without creating it (used when only looking)."""
     from_env = os.environ.get("CLCOURSE_CACHE")
     if from_env:
@@ -110,7 +110,7 @@ def cache_root() -> Path:
     Decompressed MNIST files (and downloads, when the data folder is read-only)
     go here.  Deleting it is always safe: it is rebuilt on demand.
     """
-    path = _cache_path()
+    path = cache_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -128,7 +128,7 @@ class DataCorruptError(ValueError):
     """A data file is present but cannot be read, or its content is not what it should be."""
 
 
-def _missing_error(
+def missing_error(
     name: str,
     root: Path,
     missing: Sequence[str],
@@ -162,7 +162,7 @@ def _missing_error(
     return DataMissingError("\n".join(lines))
 
 
-def _corrupt_error(name: str, files: Sequence[Path], root: Path, problem: str, hint: str = "") -> DataCorruptError:
+def corrupt_error(name: str, files: Sequence[Path], root: Path, problem: str, hint: str = "") -> DataCorruptError:
     """Build the message for a file that is present but unreadable or wrong."""
     lines = [
         f"Cannot load {name!r} from the data folder {root}: cannot use "
@@ -181,7 +181,7 @@ def _corrupt_error(name: str, files: Sequence[Path], root: Path, problem: str, h
 # --------------------------------------------------------------------------
 
 
-def _downloads_allowed_by_env() -> bool:
+def downloads_allowed_by_env() -> bool:
     """``CLCOURSE_DOWNLOAD=0`` (or false/no/off) turns downloads off; they are on by default."""
     value = os.environ.get("CLCOURSE_DOWNLOAD", "").strip().lower()
     return value not in ("0", "false", "no", "off")
@@ -203,7 +203,7 @@ def _is_writable_folder(folder: Path) -> bool:
     return has_write_bit and os.access(folder, os.W_OK)
 
 
-def _download_folder(root: Path) -> Path:
+def download_folder(root: Path) -> Path:
     """Where downloads go: the data folder if writable, else the cache folder."""
     return root if _is_writable_folder(root) else cache_root()
 
@@ -219,7 +219,7 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(previous)
 
 
-def _try_download(fetch: Callable[[], object]) -> Optional[BaseException]:
+def try_download(fetch: Callable[[], object]) -> Optional[BaseException]:
     """Run a torchvision download; return its exception instead of raising it.
 
     The caller then looks at the disk again: what counts is whether the files
@@ -239,7 +239,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _copy_into_cache(source: Path, target: Path) -> None:
+def copy_into_cache(source: Path, target: Path) -> None:
     """Copy ``source`` to ``target``, decompressing it if it is a ``.gz`` file.
 
     Nothing is done if ``target`` was already made from this very ``source``

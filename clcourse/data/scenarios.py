@@ -16,31 +16,71 @@ The engine asks the scenario for these masks; no method computes them itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
+from ..config import SCENARIOS
 from .streams import Stream, Task
 
 
 @dataclass
 class TensorSet:
-    """Training or test data as the engine sees it: inputs, target *units*, task id per example."""
+    """Training or test data as the engine sees it: inputs, target *units*, task id per example.
+
+    ``soft``: optional teacher logits per example (a replay source's soft targets).
+    """
     x: torch.Tensor
     y: torch.Tensor
     t: torch.Tensor
+    soft: Optional[torch.Tensor] = None
 
     def __len__(self):
         return len(self.y)
 
+    def batch(self, idx=None, masks: Optional[torch.Tensor] = None) -> "Batch":
+        """The examples ``idx`` (all if None) with their masks: ``masks[t]`` for each example's
+        own task id, from the scenario's mask table (None: no mask, every unit active)."""
+        pick = (lambda v: v) if idx is None else (lambda v: v[idx])
+        t = pick(self.t)
+        soft = pick(self.soft) if self.soft is not None else None
+        return Batch(pick(self.x), pick(self.y), t, masks[t] if masks is not None else None, soft)
+
     @staticmethod
     def cat(sets: list) -> "TensorSet":
-        return TensorSet(*(torch.cat([getattr(s, k) for s in sets]) for k in ("x", "y", "t")))
+        x, y, t = (torch.cat([getattr(s, k) for s in sets]) for k in ("x", "y", "t"))
+        softs = [s.soft for s in sets]
+        if all(v is None for v in softs):
+            return TensorSet(x, y, t)
+        if any(v is None for v in softs):
+            raise ValueError("cannot concatenate sets with and without soft targets")
+        width = max(v.shape[1] for v in softs)  # teachers of different ages: pad with -inf units
+        softs = [torch.nn.functional.pad(v, (0, width - v.shape[1]), value=float("-inf"))
+                 for v in softs]
+        return TensorSet(x, y, t, torch.cat(softs))
+
+
+@dataclass
+class Batch:
+    """One mini-batch as a method's ``loss`` sees it.
+
+    ``mask`` (B, units) bool: the units active for each example, from the scenario; ``soft``:
+    teacher logits of replayed examples, when their source gave them.
+    """
+    x: torch.Tensor
+    y: torch.Tensor
+    t: torch.Tensor
+    mask: Optional[torch.Tensor] = None
+    soft: Optional[torch.Tensor] = None
+
+    def __len__(self):
+        return len(self.y)
 
 
 class Scenario:
     def __init__(self, kind: str, stream: Stream):
         if kind not in ("task", "domain", "class"):
-            raise ValueError(f"unknown scenario {kind!r}; valid scenarios: task, domain, class")
+            raise ValueError(f"unknown scenario {kind!r}; valid scenarios: {', '.join(SCENARIOS)}")
         self.kind = kind
         self.n_tasks = len(stream.tasks)
         sizes = [len(task.classes) for task in stream.tasks]
@@ -106,7 +146,7 @@ def active_units(kind: str, sizes, trained_upto: int, t: int) -> torch.Tensor:
     elif kind == "class":
         mask[:sum(sizes[:trained_upto + 1])] = True
     else:
-        raise ValueError(f"unknown scenario {kind!r}; valid scenarios: task, domain, class")
+        raise ValueError(f"unknown scenario {kind!r}; valid scenarios: {', '.join(SCENARIOS)}")
     return mask
 
 

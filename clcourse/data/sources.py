@@ -42,13 +42,13 @@ import torch
 from .folders import (
     DataCorruptError,
     DataMissingError,
-    _cache_path,
-    _copy_into_cache,
-    _corrupt_error,
-    _download_folder,
-    _downloads_allowed_by_env,
-    _missing_error,
-    _try_download,
+    cache_path,
+    copy_into_cache,
+    corrupt_error,
+    download_folder,
+    downloads_allowed_by_env,
+    missing_error,
+    try_download,
     cache_root,
     data_root,
 )
@@ -172,7 +172,7 @@ def _check_split(
             f"expected 0 to {NUM_CLASSES[name] - 1}"
         )
     if problem is not None:
-        raise _corrupt_error(name, files, root, problem, hint)
+        raise corrupt_error(name, files, root, problem, hint)
 
 
 # --------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def _read_mnist(root: Path, folder: Path, source_files: Sequence[Path], hint: st
         train = MNIST(str(folder), train=True, download=False)
         test = MNIST(str(folder), train=False, download=False)
     except Exception as err:
-        raise _corrupt_error("mnist", source_files, root, f"torchvision could not parse them: {err!r}", hint) from err
+        raise corrupt_error("mnist", source_files, root, f"torchvision could not parse them: {err!r}", hint) from err
 
     # torchvision gives (N, 28, 28); the course uses (N, C, H, W) everywhere.
     x_train, x_test = train.data.unsqueeze(1), test.data.unsqueeze(1)
@@ -231,31 +231,31 @@ def _load_mnist(root: Path, download: bool) -> RawDataset:
         cache = cache_root()
         for filename, source in found.items():
             try:
-                _copy_into_cache(source, cache / "MNIST" / "raw" / filename)
+                copy_into_cache(source, cache / "MNIST" / "raw" / filename)
             except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-                raise _corrupt_error("mnist", [source], root, f"not a valid gzip file: {err!r}") from err
+                raise corrupt_error("mnist", [source], root, f"not a valid gzip file: {err!r}") from err
         hint = f"(The files were decompressed into {cache / 'MNIST' / 'raw'}; deleting that folder is safe.)"
         return _read_mnist(root, cache, list(found.values()), hint)
 
     # 3. Files downloaded into the cache folder earlier.  Files with a ".source"
     #    stamp do not count: they are copies of some data folder's .gz files,
     #    possibly of another data folder than the one asked for now.
-    cache_raw = _cache_path() / "MNIST" / "raw"
+    cache_raw = cache_path() / "MNIST" / "raw"
     downloaded = [(cache_raw / f).is_file() and not (cache_raw / (f + ".source")).exists() for f in MNIST_FILES]
     if all(downloaded):
-        return _read_mnist(root, _cache_path(), [cache_raw / f for f in MNIST_FILES])
+        return _read_mnist(root, cache_path(), [cache_raw / f for f in MNIST_FILES])
 
     # 4. Download with torchvision (it fetches the .gz files and decompresses them).
     download_error, target = None, None
     if download:
-        target = _download_folder(root)
-        download_error = _try_download(lambda: MNIST(str(target), train=True, download=True))
+        target = download_folder(root)
+        download_error = try_download(lambda: MNIST(str(target), train=True, download=True))
         target_raw = target / "MNIST" / "raw"
         if all((target_raw / f).is_file() for f in MNIST_FILES):
             return _read_mnist(root, target, [target_raw / f for f in MNIST_FILES])
 
     missing = [f + ".gz" for f, path in found.items() if path is None]
-    error = _missing_error("mnist", root, missing, [raw, cache_raw], download, download_error, target)
+    error = missing_error("mnist", root, missing, [raw, cache_raw], download, download_error, target)
     raise error from download_error
 
 
@@ -270,7 +270,7 @@ def _find_usps_libsvm_folder(root: Path) -> Optional[Path]:
     Both splits must come from the same folder: torchvision's USPS class reads
     ``<folder>/usps.bz2`` and ``<folder>/usps.t.bz2``.
     """
-    for folder in (root / "USPS", root, _cache_path() / "USPS"):
+    for folder in (root / "USPS", root, cache_path() / "USPS"):
         if all((folder / f).is_file() for f in USPS_LIBSVM_FILES):
             return folder
     return None
@@ -286,7 +286,7 @@ def _read_usps_libsvm(root: Path, folder: Path) -> RawDataset:
         try:
             ds = USPS(str(folder), train=train, download=False)
         except Exception as err:
-            raise _corrupt_error("usps", files, root, f"torchvision could not parse the {split} file: {err!r}") from err
+            raise corrupt_error("usps", files, root, f"torchvision could not parse the {split} file: {err!r}") from err
         x = torch.from_numpy(ds.data).unsqueeze(1)  # (N, 16, 16) -> (N, 1, 16, 16)
         y = torch.tensor(ds.targets, dtype=torch.int64)
         _check_split("usps", split, x, y, files, root)
@@ -305,18 +305,18 @@ def _read_usps_esl(root: Path, path: Path) -> RawDataset:
         with np.load(path) as archive:
             arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     except Exception as err:
-        raise _corrupt_error("usps", [path], root, f"not a readable npz with the expected keys: {err!r}") from err
+        raise corrupt_error("usps", [path], root, f"not a readable npz with the expected keys: {err!r}") from err
 
     tensors = {}
     for split in ("train", "test"):
         x, y = arrays["x_" + split], arrays["y_" + split]
         if x.ndim != 3 or x.shape[1:] != (16, 16) or not np.issubdtype(x.dtype, np.floating):
             problem = f"x_{split} has shape {x.shape} and dtype {x.dtype}, expected (N, 16, 16) float"
-            raise _corrupt_error("usps", [path], root, problem)
+            raise corrupt_error("usps", [path], root, problem)
         if not np.issubdtype(y.dtype, np.integer):
-            raise _corrupt_error("usps", [path], root, f"y_{split} has dtype {y.dtype}, expected integers")
+            raise corrupt_error("usps", [path], root, f"y_{split} has dtype {y.dtype}, expected integers")
         if x.size and not (np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0):
-            raise _corrupt_error("usps", [path], root, f"x_{split} has values outside [0, 1]")
+            raise corrupt_error("usps", [path], root, f"x_{split} has values outside [0, 1]")
         pixels = np.rint(x.astype(np.float64) * 255).astype(np.uint8)
         x_t = torch.from_numpy(pixels).unsqueeze(1)  # (N, 16, 16) -> (N, 1, 16, 16)
         y_t = torch.from_numpy(y.astype(np.int64))
@@ -340,25 +340,25 @@ def _load_usps(root: Path, download: bool, usps_source: str) -> RawDataset:
     looked_in = [root / "USPS", root]
     if usps_source == "esl":
         # There is no download for the ESL version.
-        raise _missing_error("usps", root, [USPS_ESL_FILE], [root], download, can_download=False)
+        raise missing_error("usps", root, [USPS_ESL_FILE], [root], download, can_download=False)
 
     # Only torchvision's LIBSVM files can be downloaded.
     download_error, target = None, None
     if download:
-        target = _download_folder(root) / "USPS"
+        target = download_folder(root) / "USPS"
 
         def fetch_both() -> None:
             USPS(str(target), train=True, download=True)
             USPS(str(target), train=False, download=True)
 
-        download_error = _try_download(fetch_both)
+        download_error = try_download(fetch_both)
         if all((target / f).is_file() for f in USPS_LIBSVM_FILES):
             return _read_usps_libsvm(root, target)
 
     missing = [f for f in USPS_LIBSVM_FILES if not any((d / f).is_file() for d in looked_in)]
     if usps_source == "auto":
         missing.append(USPS_ESL_FILE)
-    error = _missing_error("usps", root, missing, looked_in, download, download_error, target)
+    error = missing_error("usps", root, missing, looked_in, download, download_error, target)
     raise error from download_error
 
 
@@ -379,18 +379,18 @@ def _read_cifar_npz(name: str, root: Path, path: Path) -> RawDataset:
                 arrays.update({key: archive[key] for key in coarse_keys})
     except Exception as err:
         problem = f"not a readable npz with keys {keys}: {err!r}"
-        raise _corrupt_error(name, [path], root, problem) from err
+        raise corrupt_error(name, [path], root, problem) from err
     if name == "cifar100" and len(present_coarse) == 1:
-        raise _corrupt_error(name, [path], root, f"has {present_coarse[0]} but not both of {coarse_keys}")
+        raise corrupt_error(name, [path], root, f"has {present_coarse[0]} but not both of {coarse_keys}")
 
     tensors = {}
     for split in ("train", "test"):
         x, y = arrays["x_" + split], arrays["y_" + split]
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
             problem = f"x_{split} has shape {x.shape} and dtype {x.dtype}, expected (N, 32, 32, 3) uint8"
-            raise _corrupt_error(name, [path], root, problem)
+            raise corrupt_error(name, [path], root, problem)
         if not np.issubdtype(y.dtype, np.integer):
-            raise _corrupt_error(name, [path], root, f"y_{split} has dtype {y.dtype}, expected integers")
+            raise corrupt_error(name, [path], root, f"y_{split} has dtype {y.dtype}, expected integers")
         # (N, H, W, C) -> (N, C, H, W); contiguous so later code gets a normal tensor.
         x_t = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
         y_t = torch.from_numpy(y.astype(np.int64))
@@ -410,10 +410,10 @@ def _check_coarse(labels, n: int, key: str, files: Sequence[Path], root: Path) -
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (n,):
         problem = f"{key} has shape {labels.shape} and dtype {labels.dtype}, expected ({n},) integers"
-        raise _corrupt_error("cifar100", files, root, problem)
+        raise corrupt_error("cifar100", files, root, problem)
     if n and (labels.min() < 0 or labels.max() >= CIFAR100_N_COARSE):
         problem = f"{key} ranges from {labels.min()} to {labels.max()}, expected 0 to {CIFAR100_N_COARSE - 1}"
-        raise _corrupt_error("cifar100", files, root, problem)
+        raise corrupt_error("cifar100", files, root, problem)
     return torch.from_numpy(labels.astype(np.int64))
 
 
@@ -429,7 +429,7 @@ def _read_cifar_torchvision(name: str, root: Path, folder: Path) -> RawDataset:
             ds = cls(str(folder), train=train, download=False)
         except Exception as err:
             problem = f"torchvision could not read the {split} split (missing or damaged files?): {err!r}"
-            raise _corrupt_error(name, files, root, problem) from err
+            raise corrupt_error(name, files, root, problem) from err
         x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
         y = torch.tensor(ds.targets, dtype=torch.int64)
         _check_split(name, split, x, y, files, root)
@@ -444,7 +444,7 @@ def _read_cifar_torchvision(name: str, root: Path, folder: Path) -> RawDataset:
                 with open(path, "rb") as f:
                     coarse = pickle.load(f, encoding="latin1")["coarse_labels"]
             except Exception as err:
-                raise _corrupt_error(name, [path], root, f"cannot read coarse_labels: {err!r}") from err
+                raise corrupt_error(name, [path], root, f"cannot read coarse_labels: {err!r}") from err
             key = f"y_{split}_coarse"
             extra[key] = _check_coarse(coarse, len(tensors["y_" + split]), key, [path], root)
 
@@ -464,21 +464,21 @@ def _load_cifar(name: str, root: Path, download: bool) -> RawDataset:
         return _read_cifar_npz(name, root, npz_path)
 
     # 2. torchvision's folder, in the data folder or downloaded into the cache earlier.
-    for folder in (root, _cache_path()):
+    for folder in (root, cache_path()):
         if (folder / folder_name).is_dir():
             return _read_cifar_torchvision(name, root, folder)
 
     # 3. Download with torchvision (about 170 MB).
     download_error, target = None, None
     if download:
-        target = _download_folder(root)
+        target = download_folder(root)
         cls = CIFAR10 if name == "cifar10" else CIFAR100
-        download_error = _try_download(lambda: cls(str(target), train=True, download=True))
+        download_error = try_download(lambda: cls(str(target), train=True, download=True))
         if (target / folder_name).is_dir():
             return _read_cifar_torchvision(name, root, target)
 
     missing = [CIFAR_NPZ_FILES[name], folder_name + "/"]
-    error = _missing_error(name, root, missing, [root, _cache_path()], download, download_error, target)
+    error = missing_error(name, root, missing, [root, cache_path()], download, download_error, target)
     raise error from download_error
 
 
@@ -526,7 +526,7 @@ def load_dataset(
     if usps_source not in USPS_SOURCES:
         raise ValueError(f"unknown usps_source {usps_source!r}; valid values: {', '.join(USPS_SOURCES)}")
     if download is None:
-        download = _downloads_allowed_by_env()
+        download = downloads_allowed_by_env()
 
     root_path = data_root(root).resolve()
     key = (name, str(root_path), usps_source if name == "usps" else "")
@@ -546,7 +546,7 @@ def load_dataset(
 
 def _files_present(name: str, root: Path) -> List[Path]:
     """The files of data set ``name`` that exist (in the data folder or the cache), for reports."""
-    cache = _cache_path()
+    cache = cache_path()
     if name == "mnist":
         raw, cache_raw = root / "MNIST" / "raw", cache / "MNIST" / "raw"
         candidates = [raw / f for f in MNIST_FILES] + [raw / (f + ".gz") for f in MNIST_FILES]

@@ -1,18 +1,30 @@
 """Continual-learning methods: one file each, all on the hooks of ``base.Method``.
 
-To add a method: write ``methods/<name>.py`` with a ``Method`` subclass and add it to ``METHODS``.
+To add a method: write ``methods/<name>.py`` with a ``Method`` subclass (its ``name``, its
+``arguments`` with sources) and add the class to ``_BUILT_IN`` below. A notebook can also pass its
+own ``Method`` subclass straight to ``cl.run(benchmark, MyMethod)``.
 """
-from .base import Method, make_optimizer
+from __future__ import annotations
+
+from .base import Arg, Method, make_optimizer
 from .finetune import Finetune
 from .joint import Joint
 
-METHODS = {cls.name: cls for cls in (Finetune, Joint)}
+_BUILT_IN = (Finetune, Joint)
+METHODS: dict[str, type] = {cls.name: cls for cls in _BUILT_IN}
 
 
-def make_method(name: str, model, scenario, settings, stream=None) -> Method:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
-    return METHODS[name](model, scenario, settings, stream)
+def method_class(method) -> type:
+    """The Method subclass for a name (or the class itself); a clear error for an unknown name."""
+    if isinstance(method, type) and issubclass(method, Method):
+        return method
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    return METHODS[method]
 
 
-__all__ = ["Method", "METHODS", "make_method", "make_optimizer"]
+def make_method(method, model, scenario, settings, stream=None) -> Method:
+    return method_class(method)(model, scenario, settings, stream)
+
+
+__all__ = ["Arg", "Method", "METHODS", "method_class", "make_method", "make_optimizer"]

@@ -1,69 +1,172 @@
 """The hooks a continual-learning method implements. The engine (``engine.py``) calls them; a method
-never writes its own training loop.
+never writes its own training loop: its extra stages run through ``loop.run_steps`` too.
 
-Call order, for every task t of the stream::
+Call order, for every task of the stream (``task.id`` = 0, 1, ...)::
 
-    method.before_task(t, task)
-    data = method.train_set(t, task)              # what to train on (default: this task)
+    method.before_task(task)
+    data = method.train_set(task)                 # what to train on (default: this task)
     optimizer = method.configure_optimizer()      # per task (or once: settings.keep_optimizer)
-    for each mini-batch (x, y, task_ids, mask):
-        loss = method.loss(x, y, task_ids, mask)  # cross-entropy on the active units + extra terms
+    for each mini-batch:                          # loop.run_steps
+        replay = method.replay(n, generator)      # replayed examples, or None
+        terms = method.loss(batch, replay)        # {"ce": ..., "penalty": ...}: summed, each logged
         backward, optimizer step
         method.after_step()
-    method.after_task(t, task)
-    evaluate every task with method.predict(x)     # the scenario masks the logits, not the method
+    method.after_task(task)                       # may run extra stages: self.run_stage(...)
+    evaluate every task with method.predict(x, t)  # the scenario masks the logits, not the method
+    ... and every extra predictor in method.extra_predictions()
 
 Every default below does the plain thing, so fine-tuning is this class with nothing overridden.
+Methods combine by cooperative inheritance: every overriding hook calls ``super()``, so
+``class BIRplusSI(SI, BIR)`` gets BI-R's replay loss plus SI's penalty.
 """
 from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..data.scenarios import Scenario, TensorSet, masked_logits
+from .. import loop
+from ..data.scenarios import Batch, Scenario, TensorSet, masked_logits
+from ..models import build_model
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One hyperparameter of a method: its default (a value, or a function of the run's Settings
+    when it depends on the scenario or benchmark), what it is with its unit, and its source."""
+    default: Any
+    doc: str
+    source: str = ""
+
+    def value(self, settings):
+        return self.default(settings) if callable(self.default) else self.default
 
 
 class Method:
     """Base class: holds the model, the scenario and the settings; every hook has a plain default."""
 
     name = "base"
+    arguments: dict[str, Arg] = {}   # the method's own hyperparameters (see Arg)
 
     def __init__(self, model: torch.nn.Module, scenario: Scenario, settings, stream=None):
         self.model, self.scenario, self.settings, self.stream = model, scenario, settings, stream
-        # A method's own hyperparameters live in settings.method_args, documented in its file.
-        self.args = dict(settings.method_args)
+        # The effective hyperparameters: resolved into settings.method_args before the run.
+        self.args = {**self.resolve_args(settings, settings.method_args)}
+        self.task = None
 
-    # --- before and during training ------------------------------------------------------------
-    def before_task(self, t: int, task) -> None:
-        """Prepare for task t (grow memories, freeze copies, ...)."""
+    # --- the method's hyperparameters -------------------------------------------------------------
+    @classmethod
+    def all_arguments(cls) -> dict[str, Arg]:
+        """Arguments of this method and of every method it combines (a subclass's entry wins)."""
+        merged = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(getattr(klass, "arguments", {}) or {})
+        return merged
 
-    def train_set(self, t: int, task) -> TensorSet:
-        """The examples trained on during task t: by default only task t's own."""
-        return self.scenario.train_set(task)
+    @classmethod
+    def resolve_args(cls, settings, given: dict) -> dict:
+        """``{**defaults, **given}``; an unknown key is a ValueError listing the valid keys."""
+        valid = cls.all_arguments()
+        unknown = sorted(set(given) - set(valid))
+        if unknown:
+            takes = (f"valid arguments: {', '.join(valid)}" if valid
+                     else "it takes no arguments")
+            raise ValueError(f"method {cls.name!r} has no argument {', '.join(map(repr, unknown))}; "
+                             f"{takes}")
+        values = {key: arg.value(settings) for key, arg in valid.items()}
+        for key, value in given.items():
+            default = values[key]
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if default is not None and not isinstance(value, type(default)):
+                raise ValueError(f"method {cls.name!r}: {key} must be a {type(default).__name__} "
+                                 f"(like its default {default!r}), got {value!r}")
+            values[key] = value
+        return values
+
+    # --- the network ----------------------------------------------------------------------------
+    @classmethod
+    def make_model(cls, settings, input_shape, scenario) -> torch.nn.Module:
+        """The network the method trains (DER and BI-R build their own)."""
+        return build_model(settings, input_shape, scenario)
+
+    def parameters(self):
+        """What the optimiser trains: by default every parameter of the model that needs a grad
+        (frozen parts excluded). A method with an extra module (GR's VAE) adds it here."""
+        return [p for p in self.model.parameters() if p.requires_grad]
 
     def configure_optimizer(self) -> torch.optim.Optimizer:
         """The optimiser: built for every task, or once and kept (``settings.keep_optimizer``, as in
-        van de Ven's code) unless the network grew new units."""
-        return make_optimizer(self.model.parameters(), self.settings)
+        van de Ven's code) unless ``parameters()`` changed. A method may return parameter groups
+        at their own learning rates: the loop keeps each group's own lr."""
+        return make_optimizer(self.parameters(), self.settings)
 
-    def loss(self, x, y, task_ids, mask) -> torch.Tensor:
-        """Cross-entropy over the active output units (``mask``, one row per example)."""
-        return F.cross_entropy(masked_logits(self.model(x), mask), y)
+    # --- before and during training ------------------------------------------------------------
+    def before_task(self, task) -> None:
+        """Prepare for ``task`` (grow memories, freeze copies, ...)."""
+        self.task = task
+
+    def train_set(self, task) -> TensorSet:
+        """The examples trained on during ``task``: by default only its own."""
+        return self.scenario.train_set(task)
+
+    def replay(self, n: int, generator: torch.Generator) -> TensorSet | None:
+        """Examples to replay next to a mini-batch of ``n`` current ones (inputs, target units,
+        task ids, optional teacher logits in ``soft``), or None. The loop masks and augments
+        them like the current batch and hands both to :meth:`loss`."""
+        return None
+
+    def loss(self, batch: Batch, replay: Batch | None = None) -> dict:
+        """Named loss terms, summed by the loop and each logged in the run's history. Here:
+        cross-entropy over the active output units (``batch.mask``, one row per example)."""
+        return {"ce": F.cross_entropy(masked_logits(self.model(batch.x), batch.mask), batch.y)}
 
     def after_step(self) -> None:
         """Called after every optimiser step (SI accumulates its path integral here)."""
 
-    def after_task(self, t: int, task) -> None:
-        """Called when task t's training is done, before evaluation (EWC computes its Fisher here)."""
+    def after_task(self, task) -> None:
+        """Called when ``task``'s training is done, before evaluation (EWC computes its Fisher here;
+        BiC runs its second stage)."""
+
+    # --- extra training stages ------------------------------------------------------------------
+    def rng(self, task, stage: str) -> torch.Generator:
+        """A generator for one stage of one task, seeded by (seed, task, stage): a resumed run
+        draws the same numbers. (The task's main stage uses the engine's own generator.)"""
+        seed = (self.settings.seed * 1_000_003 + task.id) * 7919 + zlib.crc32(stage.encode())
+        return torch.Generator(self.device).manual_seed(seed % 2**63)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model lives (and so the data, the generators, the method's tensors)."""
+        return next(iter(self.model.parameters()), torch.zeros(0)).device
+
+    def run_stage(self, stage: str, data: TensorSet, loss_fn, optimizer, *, steps: int,
+                  batch_size: int | None = None, masks=None, **kwargs) -> dict:
+        """An extra training stage of the current task on the shared loop (``loop.run_steps``),
+        with its own generator ``rng(task, stage)``; returns its loss curves."""
+        return loop.run_steps(data, loss_fn, optimizer, steps=steps,
+                              batch_size=batch_size or self.settings.batch_size,
+                              generator=self.rng(self.task, stage), masks=masks, **kwargs)
 
     # --- evaluation -----------------------------------------------------------------------------
-    def predict(self, x) -> torch.Tensor:
-        """Logits for ``x``; the engine masks them by scenario and takes the argmax."""
+    def predict(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Logits for ``x`` (``t``: each example's task id, for task-gated networks); the engine
+        masks them by scenario and takes the argmax."""
         return self.model(x)
+
+    def extra_predictions(self) -> dict:
+        """Further predictors ``name -> f(x, t) -> logits``, each filling its own accuracy matrix
+        (iCaRL's nearest-mean-of-exemplars next to its linear head; BiC before correction)."""
+        return {}
 
     # --- resume ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """What the method must remember across tasks, beyond the model (saved after each task)."""
+        """What the method must remember across tasks, beyond the model: tensors and plain
+        containers only (checkpoints are loaded with ``weights_only=True``). Restored *before*
+        the model's weights, so a network that grew can be rebuilt first."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:
@@ -71,7 +174,7 @@ class Method:
 
 
 def make_optimizer(params, s) -> torch.optim.Optimizer:
-    """The optimiser named in the settings.
+    """The optimiser named in the settings, over ``params`` (tensors or parameter groups).
 
     Adam(W) uses the fused kernel (one pass over all parameters) where this torch build has one for
     the device: on the 2-core CPU the unfused step was ~20% of an MLP step's time (profiled).
