@@ -47,8 +47,33 @@ def _run(args) -> int:
     return 0
 
 
-def _methods(args) -> int:
+def _show(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _default_table(arg) -> str:
+    """A default that depends on the settings, per benchmark and scenario, compactly: the values
+    that differ from the most common one, then 'elsewhere <it>'."""
+    from collections import Counter
+
     from .config import BENCHMARKS, SCENARIOS, make_settings
+    values = {}
+    for b in BENCHMARKS:
+        for scenario in SCENARIOS:
+            try:
+                values[b, scenario] = _show(arg.value(make_settings(b, "class", scenario=scenario)))
+            except ValueError:
+                continue
+    common = Counter(values.values()).most_common(1)[0][0]
+    parts = []
+    for b in BENCHMARKS:
+        own = [f"{scenario} {v}" for (bb, scenario), v in values.items() if bb == b and v != common]
+        if own:
+            parts.append(f"{b}: {', '.join(own)}")
+    return "; ".join(parts + [f"elsewhere {common}"])
+
+
+def _methods(args) -> int:
     from .methods import METHODS
 
     for name, cls in METHODS.items():
@@ -58,19 +83,7 @@ def _methods(args) -> int:
         if not arguments:
             print("    (no arguments)")
         for key, arg in arguments.items():
-            if callable(arg.default):  # show the value for every benchmark and scenario
-                values = {}
-                for b in BENCHMARKS:
-                    for scenario in SCENARIOS:
-                        try:
-                            v = arg.value(make_settings(b, "class", scenario=scenario))
-                        except ValueError:
-                            continue
-                        values.setdefault(repr(v), []).append(f"{b}/{scenario}")
-                shown = "; ".join(f"{v} ({', '.join(where) if len(values) > 1 else 'all'})"
-                                  for v, where in values.items())
-            else:
-                shown = repr(arg.default)
+            shown = _default_table(arg) if callable(arg.default) else _show(arg.default)
             print(f"    {key} = {shown}\n        {arg.doc}" + (f" [{arg.source}]" if arg.source
                                                                else ""))
     return 0

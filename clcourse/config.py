@@ -31,11 +31,11 @@ BENCHMARK_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist": dict(scenario="domain", model="mlp", n_tasks=1),
     # Each task is MNIST under a fixed pixel permutation; labels shared -> domain-IL by default.
     "permuted-mnist": dict(scenario="domain", model="mlp"),
-    # Five tasks of two digits {0,1},{2,3},...; METHODS.md §1.3.
+    # Five tasks of two digits {0,1},{2,3},...; van de Ven & Tolias 2019, §4.
     "split-mnist": dict(scenario="class", model="mlp", n_tasks=5),
     # Task 1 MNIST, task 2 USPS resized to 28x28: a domain shift with the same ten labels.
     "mnist-usps": dict(scenario="domain", model="mlp", n_tasks=2),
-    # Ten tasks of ten CIFAR-100 classes in PyCIL's seed-1993 order (METHODS.md §5.6).
+    # Ten tasks of ten CIFAR-100 classes in PyCIL's seed-1993 order (G-U-N/PyCIL, utils/data_manager.py).
     "split-cifar100": dict(scenario="class", model="resnet32", n_tasks=10, augment=True),
     # CIFAR-10 as one task, for pre-training a feature extractor.
     "cifar10": dict(scenario="domain", model="resnet-reduced", n_tasks=1, augment=True),
@@ -62,7 +62,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # The setting of the LFD blog's baseline (seed 001): first task falls 96.8% -> 52.7%.
         "permuted-mnist": dict(n_tasks=3, hidden=(400, 400, 400), epochs=2, batch_size=256,
                                optimizer="adamw", lr=1e-3, weight_decay=1e-4),
-        # van de Ven's split-MNIST network and optimiser (METHODS.md §1.3), fewer iterations.
+        # van de Ven's split-MNIST network and optimiser (van de Ven & Tolias 2019, §4), fewer iterations.
         "split-mnist": dict(hidden=(400, 400), epochs=2, batch_size=128, optimizer="adam", lr=1e-3),
         "mnist-usps": dict(hidden=(400, 400), epochs=2, batch_size=128, optimizer="adam", lr=1e-3),
         "split-cifar100": dict(model="resnet-reduced", epochs=5, batch_size=128, optimizer="sgd",
@@ -73,12 +73,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "paper": {
         "mnist": dict(hidden=(400, 400), iters=2000, batch_size=128, optimizer="adam", lr=1e-3),
-        # van de Ven & Tolias 2019, METHODS.md §1.3: 10 tasks, 2x1000, Adam 1e-4, batch 128,
+        # van de Ven & Tolias 2019, §4 and Appendix D: 10 tasks, 2x1000, Adam 1e-4, batch 128,
         # 5000 iterations per task, MNIST zero-padded to 32x32 before permuting.
         "permuted-mnist": dict(n_tasks=10, hidden=(1000, 1000), iters=5000, batch_size=128,
                                optimizer="adam", lr=1e-4, pad_to=32, keep_optimizer=True,
                                head="single"),
-        # METHODS.md §1.3: 2x400, Adam 1e-3, batch 128, 2000 iterations per task.
+        # van de Ven & Tolias 2019, §4: 2x400, Adam 1e-3, batch 128, 2000 iterations per task.
         # van de Ven's code keeps one Adam across tasks (its default `--optimizer adam`; `adam_reset`
         # is the option) and one output layer with all units, masked per scenario (head="single").
         "split-mnist": dict(hidden=(400, 400), iters=2000, batch_size=128, optimizer="adam",
@@ -86,7 +86,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # No published setting for this pair; split-MNIST's network and optimiser.
         "mnist-usps": dict(hidden=(400, 400), iters=2000, batch_size=128, optimizer="adam",
                            lr=1e-3),
-        # PyCIL iCaRL/ResNet-32 protocol (METHODS.md §5.6): SGD 0.1, momentum 0.9, batch 128,
+        # PyCIL's iCaRL/ResNet-32 protocol (G-U-N/PyCIL models/icarl.py): SGD 0.1, momentum 0.9, batch 128,
         # 170 epochs, lr x0.1 at 80 and 120, weight decay 2e-4 (PyCIL's value after task 1).
         "split-cifar100": dict(model="resnet32", epochs=170, batch_size=128, optimizer="sgd",
                                lr=0.1, momentum=0.9, weight_decay=2e-4, milestones=(80, 120)),

@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-from clcourse.exercises import find_repo_root, id_sort_key, list_exercises
+from .exercises import find_repo_root, id_sort_key, list_exercises
 
 UNMARKED = "(no exercise marker)"
 
@@ -40,6 +40,10 @@ class _Collector:
     def pytest_itemcollected(self, item):
         ids = [a for mark in item.iter_markers("exercise") for a in mark.args] or [UNMARKED]
         self._test(item.nodeid, item.name, ids)
+
+    def pytest_deselected(self, items):  # --exercise: the other exercises' tests are not graded
+        for item in items:
+            self.tests.pop(item.nodeid, None)
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -125,24 +129,35 @@ def _test_files(repo: Path, lessons, stream) -> list[Path]:
     return files
 
 
-def run_scoreboard(impl="exercises", lessons=None, repo=None, stream=sys.stdout) -> int:
-    """Grade `<repo>/<impl>/` with the grading tests and print the scoreboard; 0 if all passed."""
+def grade(impl="exercises", lessons=None, repo=None, impl_dir=None, exercise=None,
+          stream=sys.stdout):
+    """Run the grading tests on ``<repo>/<impl>/`` (or on the modules in ``impl_dir``), in-process.
+
+    ``exercise``: grade only that exercise (e.g. "ex00.1"). Returns ``(rows, collector, exit_code)``
+    with one ``(exercise id, status, reason)`` row per exercise, or None when grading could not run
+    (the reason is printed to ``stream``).
+    """
     try:
         import pytest
     except ImportError:
         print("grading needs pytest: pip install pytest", file=stream)
-        return 1
+        return None
 
     repo = Path(repo).resolve() if repo else find_repo_root()
     files = _test_files(repo, lessons, stream)
     if not files:
         print(f"no grading tests found under {repo / 'tests' / 'exercises'}", file=stream)
-        return 1
-    collector = _Collector(repo / impl)
+        return None
+    graded_dir = Path(impl_dir).resolve() if impl_dir else (repo / impl).resolve()
+    collector = _Collector(graded_dir)
     args = [str(f) for f in files] + [
         "--impl", impl, "--rootdir", str(repo), "-q", "--no-header", "--tb=no",
         "-p", "no:cacheprovider", "--continue-on-collection-errors",
     ]
+    if impl_dir:
+        args += ["--impl-dir", str(graded_dir)]
+    if exercise:
+        args += ["--exercise", exercise]
     # pytest.main in this process leaves the test modules it imported in sys.modules and their folder
     # on sys.path; undo both so that a second run (another repo, an edited file) starts clean.
     modules_before, path_before = set(sys.modules), list(sys.path)
@@ -152,10 +167,10 @@ def run_scoreboard(impl="exercises", lessons=None, repo=None, stream=sys.stdout)
             exit_code = pytest.main(args, plugins=[collector])
     except (Exception, SystemExit) as err:  # a crash of pytest itself, not of a test
         print(f"grading could not run: {type(err).__name__}: {err}", file=stream)
-        return 1
+        return None
     finally:
         # Only what lives in tests/ or the graded folder: clcourse itself must stay imported once.
-        graded = (repo / "tests", (repo / impl).resolve())
+        graded = (repo / "tests", graded_dir)
         for name in set(sys.modules) - modules_before:
             file = getattr(sys.modules[name], "__file__", None)
             if file and any(folder in Path(file).resolve().parents for folder in graded):
@@ -167,13 +182,21 @@ def run_scoreboard(impl="exercises", lessons=None, repo=None, stream=sys.stdout)
     if exit_code not in (0, 1) and not collector.tests:  # usage error, internal error, nothing ran
         print(f"grading could not run (pytest exit code {int(exit_code)}):", file=stream)
         print("\n".join(pytest_output.getvalue().strip().splitlines()[-15:]), file=stream)
-        return 1
+        return None
+    return _rows(collector), collector, exit_code
 
+
+def run_scoreboard(impl="exercises", lessons=None, repo=None, stream=sys.stdout) -> int:
+    """Grade `<repo>/<impl>/` with the grading tests and print the scoreboard; 0 if all passed."""
+    graded = grade(impl, lessons, repo, stream=stream)
+    if graded is None:
+        return 1
+    rows, collector, exit_code = graded
+    repo = Path(repo).resolve() if repo else find_repo_root()
     names = {}
     with contextlib.suppress(Exception):  # names are a nicety; a broken solutions/ must not stop grading
         names = {e.exercise_id: f"{e.function_name} ({e.lesson_section})"
                  for e in list_exercises(repo / "solutions")}
-    rows = _rows(collector)
     if not rows:
         print("no grading tests ran", file=stream)
         return 1

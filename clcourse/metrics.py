@@ -1,11 +1,11 @@
-"""Numbers computed from the accuracy matrix (METHODS.md §0).
+"""Numbers computed from the accuracy matrix (lesson 01 §3).
 
 ``R[i][j]`` = test accuracy on task j right after training on task i (rows: how far training has
 gone; columns: which task is tested), as in GEM (Lopez-Paz & Ranzato 2017, §2). Formulas below use
 1-based task numbers like the papers; the code uses 0-based indices. Accuracies are fractions.
 Every function takes anything ``torch.as_tensor`` accepts (nested lists, NumPy arrays, tensors).
 
-Worked example (METHODS.md §0.5), checked in ``tests/test_metrics.py``::
+Worked example (lesson 01 §3), checked in ``tests/test_metrics.py``::
 
     R = [[0.90, 0.20, 0.10],
          [0.93, 0.95, 0.15],

@@ -6,7 +6,7 @@ Use plain tensor operations (indexing, `mean`, `max`, `sum`, comparisons): the p
 step. The tests compare your results with `clcourse`'s own implementations (`clcourse.metrics`,
 `clcourse.data.streams`, `clcourse.data.scenarios`) — write yours without looking at them first.
 
-Conventions of the accuracy matrix (METHODS.md §0.1): R[i][j] is the test accuracy on task j measured
+Conventions of the accuracy matrix (GEM, Lopez-Paz & Ranzato 2017, §2; lesson 01 §3): R[i][j] is the test accuracy on task j measured
 right after training on task i — rows say how far training has gone, columns which task is tested.
 Accuracies are fractions in [0, 1]. The formulas use 1-based task numbers, like the papers; in code,
 task 1 is row/column 0 and task T is row/column T − 1 (`R[-1]` is the last row).
@@ -150,7 +150,7 @@ def logit_mask(scenario, sizes, trained_upto, task):
         all of them always active: the task identity is neither given nor needed.
       * class-IL: the blocks of task-IL (sum(sizes) units), but the task identity is NOT given, so task
         does not matter: the active units are the blocks of ALL tasks seen so far, 0..trained_upto (the
-        "all-so-far" convention of van de Ven's 2019 code and of iCaRL, METHODS.md §1.2). Earlier
+        "all-so-far" convention of van de Ven's 2019 code and of iCaRL; lesson 01 §4). Earlier
         classes stay active — that is the whole difficulty: the new classes compete with the old ones.
         Classes not seen yet stay inactive, so an untrained unit cannot win (and training does not push
         down units of classes that have no examples yet).

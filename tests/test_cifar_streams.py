@@ -33,7 +33,7 @@ def test_split_cifar100_follows_the_pycil_1993_class_order(cifar_root):
     assert len(stream.tasks) == 10
     assert [t.classes for t in stream.tasks] == [CIFAR100_ORDER_1993[10 * i:10 * i + 10]
                                                  for i in range(10)]
-    assert stream.tasks[0].classes[:4] == [68, 56, 78, 8]  # METHODS.md §5.6
+    assert stream.tasks[0].classes[:4] == [68, 56, 78, 8]  # PyCIL's class order (seed 1993)
     assert stream.input_shape == (3, 32, 32)
     assert all(len(t.y_train) == 20 and len(t.y_test) == 10 for t in stream.tasks)
     x = torch.cat([t.x_train for t in stream.tasks])

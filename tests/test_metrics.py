@@ -1,4 +1,4 @@
-"""Metrics against hand-computed matrices (METHODS.md §0.5 and two more by hand)."""
+"""Metrics against hand-computed matrices (lesson 01 §3's worked example and two more by hand)."""
 import math
 
 import pytest

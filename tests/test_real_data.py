@@ -22,7 +22,7 @@ def test_real_streams_have_the_documented_shapes(real_root):
     assert [t.classes for t in s.tasks] == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
     assert sum(len(t.y_test) for t in s.tasks) == 10_000
     p = cl.load_stream("permuted-mnist", "paper", root=real_root, n_tasks=2)
-    assert p.input_shape == (1, 32, 32)  # zero-padded before permuting (METHODS.md §1.3)
+    assert p.input_shape == (1, 32, 32)  # zero-padded before permuting (van de Ven & Tolias 2019, Appendix D)
     # Same pixels, other order: the permutation keeps each image's pixel multiset.
     assert torch.equal(p.tasks[0].x_test[0].flatten().sort().values,
                        p.tasks[1].x_test[0].flatten().sort().values)

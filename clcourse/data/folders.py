@@ -1,29 +1,19 @@
 """Where the course's data files live, and what goes wrong with them.
 
-This module knows about folders and files, not about any data set's format
-(that is :mod:`clcourse.data.sources`).  It holds:
+This module knows folders and files, not any data set's format (that is
+:mod:`clcourse.data.sources`). It holds the two folders (:func:`data_root`, :func:`cache_root`); the
+two errors (:class:`DataMissingError`, :class:`DataCorruptError`) and the builders of their
+messages, which tell a student how to fix things; and the helpers that download with torchvision
+(with a timeout) and copy or decompress files into the cache folder.
 
-- the two folders: :func:`data_root` and :func:`cache_root`;
-- the two errors, :class:`DataMissingError` and :class:`DataCorruptError`,
-  and the builders of their messages, which tell a student how to fix things;
-- the helpers that download with torchvision (with a timeout) and copy or
-  decompress files into the cache folder.
-
-Where the files are looked for
-------------------------------
-The *data folder* is the ``root`` argument if given, else the environment
-variable ``CLCOURSE_DATA``, else a per-user default
-(``$XDG_DATA_HOME/clcourse`` or ``~/.local/share/clcourse``).  What each data
-set needs inside it is listed in :mod:`clcourse.data.sources`.
-
-The data folder is only ever *read*.  Files that must be transformed before
-torchvision can read them (MNIST's ``.gz`` files) are decompressed into the
-*cache folder* (``CLCOURSE_CACHE``, else ``$XDG_CACHE_HOME/clcourse`` or
-``~/.cache/clcourse``).  If something is missing and downloads are allowed
-(``CLCOURSE_DOWNLOAD`` not set to 0), torchvision downloads it into the data
-folder when that folder is writable, otherwise into the cache folder.
+The *data folder* is the ``root`` argument if given, else ``$CLCOURSE_DATA``, else a per-user
+default (``$XDG_DATA_HOME/clcourse`` or ``~/.local/share/clcourse``); what each data set needs in it
+is listed in :mod:`clcourse.data.sources`. The data folder is only ever *read*: files that must be
+transformed before torchvision can read them (MNIST's ``.gz`` files) are decompressed into the
+*cache folder* (``$CLCOURSE_CACHE``, else ``$XDG_CACHE_HOME/clcourse`` or ``~/.cache/clcourse``).
+If something is missing and downloads are allowed (``CLCOURSE_DOWNLOAD`` not set to 0), torchvision
+downloads it into the data folder when that folder is writable, otherwise into the cache folder.
 """
-
 from __future__ import annotations
 
 import gzip
@@ -32,57 +22,36 @@ import shutil
 import socket
 import stat
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
 
-__all__ = [
-    "DataCorruptError",
-    "DataMissingError",
-    "cache_root",
-    "data_root",
-]
+__all__ = ["DataCorruptError", "DataMissingError", "cache_root", "data_root"]
 
-# An offline machine should fail in seconds, not hang for minutes.
-DOWNLOAD_TIMEOUT_S = 15
+DOWNLOAD_TIMEOUT_S = 15  # an offline machine should fail in seconds, not hang for minutes
 
-# How to provide each data set by hand; used in the error messages.
+# How to provide each data set by hand, for the error messages.
 _HOW_TO_PROVIDE = {
-    "mnist": (
-        "put the four MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; the original .gz files are fine) "
-        "in {root}/MNIST/raw/"
-    ),
-    "usps": (
-        "put torchvision's LIBSVM files usps.bz2 AND usps.t.bz2 in {root}/USPS/, or the "
-        "ESL/ZIP-code version usps_esl.npz (keys x_train (N,16,16) float in [0,1], "
-        "y_train (N,) int 0-9, x_test, y_test) in {root}/"
-    ),
-    "cifar10": (
-        "put cifar10.npz in {root}/ (the layout of the well-known mnist.npz: keys "
-        "x_train (N,32,32,3) uint8, y_train (N,) int labels 0-9, x_test, y_test), "
-        "or torchvision's extracted folder cifar-10-batches-py/ in {root}/"
-    ),
-    "cifar100": (
-        "put cifar100.npz in {root}/ (the layout of the well-known mnist.npz: keys "
-        "x_train (N,32,32,3) uint8, y_train (N,) int labels 0-99, x_test, y_test, and "
-        "optionally y_train_coarse, y_test_coarse with labels 0-19), or torchvision's "
-        "extracted folder cifar-100-python/ in {root}/"
-    ),
+    "mnist": ("put the four MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+              "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; the original .gz files are fine) "
+              "in {root}/MNIST/raw/"),
+    "usps": ("put torchvision's LIBSVM files usps.bz2 AND usps.t.bz2 in {root}/USPS/, or the "
+             "ESL/ZIP-code version usps_esl.npz (keys x_train (N,16,16) float in [0,1], "
+             "y_train (N,) int 0-9, x_test, y_test) in {root}/"),
+    "cifar10": ("put cifar10.npz in {root}/ (the layout of the well-known mnist.npz: keys "
+                "x_train (N,32,32,3) uint8, y_train (N,) int labels 0-9, x_test, y_test), "
+                "or torchvision's extracted folder cifar-10-batches-py/ in {root}/"),
+    "cifar100": ("put cifar100.npz in {root}/ (the layout of the well-known mnist.npz: keys "
+                 "x_train (N,32,32,3) uint8, y_train (N,) int labels 0-99, x_test, y_test, and "
+                 "optionally y_train_coarse, y_test_coarse with labels 0-19), or torchvision's "
+                 "extracted folder cifar-100-python/ in {root}/"),
 }
 
 
-# --------------------------------------------------------------------------
-# Folders
-# --------------------------------------------------------------------------
-
-
-def data_root(root: Optional[os.PathLike] = None) -> Path:
-    """Return the data folder: ``root`` if given, else ``$CLCOURSE_DATA``, else a per-user default.
-
-    The default is ``$XDG_DATA_HOME/clcourse`` or ``~/.local/share/clcourse``.
-    The folder is not created: it is only read (except for downloads).
-    """
+# --- folders --------------------------------------------------------------------------------------
+def data_root(root: os.PathLike | None = None) -> Path:
+    """The data folder: ``root`` if given, else ``$CLCOURSE_DATA``, else ``$XDG_DATA_HOME/clcourse``
+    or ``~/.local/share/clcourse``. Not created: it is only read (except by downloads)."""
     if root is not None:
         return Path(root).expanduser()
     from_env = os.environ.get("CLCOURSE_DATA")
@@ -94,7 +63,7 @@ def data_root(root: Optional[os.PathLike] = None) -> Path:
 
 
 def cache_path() -> Path:
-    """The cache folder's path, without creating it (used when only looking)."""
+    """The cache folder's path, without creating it (for code that only looks)."""
     from_env = os.environ.get("CLCOURSE_CACHE")
     if from_env:
         return Path(from_env).expanduser()
@@ -104,41 +73,32 @@ def cache_path() -> Path:
 
 
 def cache_root() -> Path:
-    """Return the cache folder, creating it if needed.
+    """The cache folder, created if needed: ``$CLCOURSE_CACHE``, else ``$XDG_CACHE_HOME/clcourse``
+    or ``~/.cache/clcourse``.
 
-    ``$CLCOURSE_CACHE``, else ``$XDG_CACHE_HOME/clcourse`` or ``~/.cache/clcourse``.
-    Decompressed MNIST files (and downloads, when the data folder is read-only)
-    go here.  Deleting it is always safe: it is rebuilt on demand.
+    Decompressed MNIST files (and downloads, when the data folder is read-only) go here. Deleting it
+    is always safe: it is rebuilt on demand.
     """
     path = cache_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-# --------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------
-
-
+# --- errors ---------------------------------------------------------------------------------------
 class DataMissingError(FileNotFoundError):
-    """The files of a data set are not where clcourse looks for them (and could not be downloaded)."""
+    """A data set's files are not where clcourse looks for them (and could not be downloaded)."""
 
 
 class DataCorruptError(ValueError):
     """A data file is present but cannot be read, or its content is not what it should be."""
 
 
-def missing_error(
-    name: str,
-    root: Path,
-    missing: Sequence[str],
-    looked_in: Sequence[Path],
-    download: bool,
-    download_error: Optional[BaseException] = None,
-    download_target: Optional[Path] = None,
-    can_download: bool = True,
-) -> DataMissingError:
-    """Build the one message a student needs when a data set cannot be found."""
+def missing_error(name: str, root: Path, missing: Sequence[str], looked_in: Sequence[Path],
+                  download: bool, download_error: BaseException | None = None,
+                  download_target: Path | None = None,
+                  can_download: bool = True) -> DataMissingError:
+    """The one message a student needs when a data set cannot be found: where clcourse looked,
+    what is missing, and every way to fix it."""
     lines = [
         f"Cannot load {name!r}: files missing from the data folder {root}",
         f"  looked in: {', '.join(str(p) for p in looked_in)}",
@@ -149,10 +109,8 @@ def missing_error(
         "CLCOURSE_DATA=/that/folder or pass root='/that/folder';",
     ]
     if can_download:
-        lines.append(
-            "  - go online and allow downloads (download=True, and CLCOURSE_DOWNLOAD not set to 0) "
-            "so that torchvision downloads the data."
-        )
+        lines.append("  - go online and allow downloads (download=True, and CLCOURSE_DOWNLOAD not "
+                     "set to 0) so that torchvision downloads the data.")
     if download_error is not None:
         lines.append(f"A download into {download_target} was tried and failed: {download_error!r}")
     elif not can_download:
@@ -162,8 +120,10 @@ def missing_error(
     return DataMissingError("\n".join(lines))
 
 
-def corrupt_error(name: str, files: Sequence[Path], root: Path, problem: str, hint: str = "") -> DataCorruptError:
-    """Build the message for a file that is present but unreadable or wrong."""
+def corrupt_error(name: str, files: Sequence[Path], root: Path, problem: str,
+                  hint: str = "") -> DataCorruptError:
+    """The message for a file that is present but unreadable or wrong: which file, what is wrong
+    with it, and what an intact one looks like."""
     lines = [
         f"Cannot load {name!r} from the data folder {root}: cannot use "
         f"{', '.join(str(f) for f in files)}",
@@ -176,23 +136,19 @@ def corrupt_error(name: str, files: Sequence[Path], root: Path, problem: str, hi
     return DataCorruptError("\n".join(lines))
 
 
-# --------------------------------------------------------------------------
-# Downloads and copies into the cache folder
-# --------------------------------------------------------------------------
-
-
+# --- downloads and copies into the cache folder ---------------------------------------------------
 def downloads_allowed_by_env() -> bool:
-    """``CLCOURSE_DOWNLOAD=0`` (or false/no/off) turns downloads off; they are on by default."""
+    """Downloads are on unless ``CLCOURSE_DOWNLOAD`` is 0 (or false/no/off)."""
     value = os.environ.get("CLCOURSE_DOWNLOAD", "").strip().lower()
     return value not in ("0", "false", "no", "off")
 
 
 def _is_writable_folder(folder: Path) -> bool:
-    """True if we may write into ``folder`` (creating it if it does not exist yet).
+    """May we write into ``folder`` (created if it does not exist yet)?
 
-    ``os.access`` alone is not enough: the superuser (common in containers) may
-    write anywhere.  A folder whose permission bits say "read-only" is treated as
-    read-only even then, because that is what its owner meant.
+    ``os.access`` alone is not enough: the superuser (common in containers) may write anywhere. A
+    folder whose permission bits say read-only is treated as read-only even then, because that is
+    what its owner meant.
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -210,7 +166,7 @@ def download_folder(root: Path) -> Path:
 
 @contextmanager
 def _socket_timeout(seconds: float) -> Iterator[None]:
-    """Temporarily give network reads a timeout (torchvision's downloads have none)."""
+    """Give network reads a timeout for a while: torchvision's downloads have none."""
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)
     try:
@@ -219,16 +175,14 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(previous)
 
 
-def try_download(fetch: Callable[[], object]) -> Optional[BaseException]:
-    """Run a torchvision download; return its exception instead of raising it.
-
-    The caller then looks at the disk again: what counts is whether the files
-    are there now, not which of torchvision's many exceptions was raised.
-    """
+def try_download(fetch: Callable[[], object]) -> BaseException | None:
+    """Run a torchvision download and return its exception instead of raising it: the caller then
+    looks at the disk again, since what counts is whether the files are there now, not which of
+    torchvision's many exceptions was raised."""
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S):
             fetch()
-    except Exception as err:  # network, disk, checksum... all mean "no data"
+    except Exception as err:  # network, disk, checksum...: all mean "no data"
         return err
     return None
 
@@ -242,11 +196,9 @@ def _write_text_atomic(path: Path, text: str) -> None:
 def copy_into_cache(source: Path, target: Path) -> None:
     """Copy ``source`` to ``target``, decompressing it if it is a ``.gz`` file.
 
-    Nothing is done if ``target`` was already made from this very ``source``
-    file: a small ``.source`` stamp next to it records the source's path, size
-    and modification time.  The copy is written to a temporary file first and
-    then renamed, so an interrupted run never leaves a half-written file that
-    looks complete.
+    Skipped if ``target`` was already made from this very file: a ``.source`` stamp next to it
+    records the source's path, size and modification time. The copy goes to a temporary file that
+    is then renamed, so an interrupted run never leaves a half-written file that looks complete.
     """
     info = source.stat()
     fingerprint = f"{source.resolve()}\n{info.st_size}\n{info.st_mtime_ns}\n"

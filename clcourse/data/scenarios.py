@@ -1,15 +1,15 @@
-"""The three scenarios of van de Ven & Tolias (METHODS.md §1): which output units exist, which are
+"""The three scenarios of van de Ven & Tolias (2019; van de Ven, Tuytelaars & Tolias 2022): which output units exist, which are
 active, and which unit is the right answer.
 
 Each task's classes occupy a *block* of output units:
 
 * **task-IL**: one block per task (``sum of task sizes`` units). Training and evaluation on task j use
-  only block j — the task identity is given, so this is a multi-head network (§1.2).
+  only block j — the task identity is given, so this is a multi-head network.
 * **domain-IL**: every task shares one block (``max task size`` units), all of them always active;
   the answer is the label's position inside its task (split MNIST: "first or second digit").
 * **class-IL**: one block per task, like task-IL, but after training on task t the active units are
   the blocks of *all tasks seen so far*, in training and in evaluation (the "all-so-far" convention of
-  the 2019 code and of iCaRL, §1.2); the task identity is never used.
+  the 2019 code and of iCaRL); the task identity is never used.
 
 The engine asks the scenario for these masks; no method computes them itself.
 """

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .sources import load_dataset
 
 # PyCIL's class order for CIFAR-100: np.random.seed(1993); np.random.permutation(100).
-# Element i is the original label that becomes class i (METHODS.md §5.6).
+# Element i is the original label that becomes class i (PyCIL, G-U-N/PyCIL utils/data_manager.py).
 CIFAR100_ORDER_1993 = [
     68, 56, 78, 8, 23, 84, 90, 65, 74, 76, 40, 89, 3, 92, 55, 9, 26, 80, 43, 38,
     58, 70, 77, 1, 85, 19, 17, 50, 28, 53, 13, 81, 45, 82, 6, 59, 83, 16, 15, 44,

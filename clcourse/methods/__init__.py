@@ -7,10 +7,12 @@ own ``Method`` subclass straight to ``cl.run(benchmark, MyMethod)``.
 from __future__ import annotations
 
 from .base import Arg, Method, make_optimizer
+from .ewc import EWC, OnlineEWC
 from .finetune import Finetune
 from .joint import Joint
+from .si import SI
 
-_BUILT_IN = (Finetune, Joint)
+_BUILT_IN = (Finetune, Joint, EWC, OnlineEWC, SI)
 METHODS: dict[str, type] = {cls.name: cls for cls in _BUILT_IN}
 
 
@@ -27,4 +29,4 @@ def make_method(method, model, scenario, settings, stream=None) -> Method:
     return method_class(method)(model, scenario, settings, stream)
 
 
-__all__ = ["Arg", "Method", "METHODS", "method_class", "make_method", "make_optimizer"]
+__all__ = ["Arg", "Method", "EWC", "OnlineEWC", "SI", "Finetune", "Joint", "METHODS", "method_class", "make_method", "make_optimizer"]

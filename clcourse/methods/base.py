@@ -36,13 +36,27 @@ from ..models import build_model
 @dataclass(frozen=True)
 class Arg:
     """One hyperparameter of a method: its default (a value, or a function of the run's Settings
-    when it depends on the scenario or benchmark), what it is with its unit, and its source."""
+    when it depends on the scenario or benchmark), what it is with its unit, and its source;
+    optionally the values it may take (``choices``) or the range of a number (``low``..``high``)."""
     default: Any
     doc: str
     source: str = ""
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
 
     def value(self, settings):
         return self.default(settings) if callable(self.default) else self.default
+
+    def check(self, method: str, key: str, value) -> None:
+        if self.choices and value not in self.choices:
+            raise ValueError(f"method {method!r}: {key} must be one of "
+                             f"{', '.join(map(repr, self.choices))}, got {value!r}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if (self.low is not None and value < self.low) or \
+                    (self.high is not None and value > self.high):
+                raise ValueError(f"method {method!r}: {key} must lie in "
+                                 f"[{self.low}, {self.high}], got {value!r}")
 
 
 class Method:
@@ -85,6 +99,8 @@ class Method:
                 raise ValueError(f"method {cls.name!r}: {key} must be a {type(default).__name__} "
                                  f"(like its default {default!r}), got {value!r}")
             values[key] = value
+        for key, value in values.items():
+            valid[key].check(cls.name, key, value)
         return values
 
     # --- the network ----------------------------------------------------------------------------

@@ -24,6 +24,18 @@ def pytest_addoption(parser):
         "--impl", choices=IMPLS, default="solutions",
         help="which implementation the grading tests load: solutions/ (default) or exercises/",
     )
+    parser.addoption("--impl-dir", default=None,
+                     help="load the graded modules from this folder instead (the mistakes test)")
+    parser.addoption("--exercise", default=None, help="run only the tests of this exercise (exNN.k)")
+
+
+def pytest_collection_modifyitems(config, items):
+    only = config.getoption("exercise", default=None)
+    if not only:
+        return
+    keep = [i for i in items if only in [a for m in i.iter_markers("exercise") for a in m.args]]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep
 
 
 def pytest_configure(config):
@@ -32,15 +44,16 @@ def pytest_configure(config):
     )
 
 
-def load_implementation(impl: str, module_name: str):
-    """Import <repo>/<impl>/<module_name>.py by path as `clcourse_<impl>_<module_name>`.
+def load_implementation(impl: str, module_name: str, folder=None):
+    """Import <repo>/<impl>/<module_name>.py (or <folder>/<module_name>.py) by path as
+    `clcourse_<impl>_<module_name>`.
 
     The module is compiled afresh from its source every time (no stale bytecode after an edit), and any
     failure — missing file, SyntaxError, an exception at import — becomes one clear pytest failure
     instead of a traceback through this file.
     """
-    path = REPO / impl / f"{module_name}.py"
-    shown = f"{impl}/{module_name}.py"
+    path = (Path(folder) if folder else REPO / impl) / f"{module_name}.py"
+    shown = str(path) if folder else f"{impl}/{module_name}.py"
     if not path.is_file():
         hint = "run `clcourse exercises` to generate it" if impl == "exercises" else "it should be in git"
         pytest.fail(f"{shown} not found ({hint})", pytrace=False)
@@ -69,7 +82,7 @@ def ex(request):
     if not module_name:
         pytest.fail(f"{request.module.__name__} must declare EXERCISE_MODULE = 'exNN_topic'", pytrace=False)
     impl = request.config.getoption("impl", default="solutions")  # default when loaded late
-    return load_implementation(impl, module_name)
+    return load_implementation(impl, module_name, request.config.getoption("impl_dir", default=None))
 
 
 @pytest.fixture(autouse=True)

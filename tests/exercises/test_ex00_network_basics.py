@@ -135,6 +135,18 @@ def test_cross_entropy_extreme_logits_stay_finite(ex, dtype):
 
 
 @pytest.mark.exercise("ex00.2")
+def test_cross_entropy_rows_on_very_different_scales(ex):
+    # Each row needs its OWN maximum: shifting by the batch's largest logit sends the lower rows'
+    # exponentials to 0 and their log to -inf.
+    logits = torch.tensor([[1e4, 1e4 - 1, 1e4 - 2], [0.0, 1.0, 2.0], [-1e4, -1e4 + 1, -1e4]],
+                          dtype=torch.float64)
+    y = torch.tensor([0, 2, 1])
+    check_tensor(ex.cross_entropy_from_logits(logits, y), F.cross_entropy(logits, y),
+                 "cross-entropy of rows whose logits lie around 1e4, 0 and -1e4 "
+                 "(log-sum-exp shifted by each row's own max)")
+
+
+@pytest.mark.exercise("ex00.2")
 def test_cross_entropy_properties(ex):
     c = 7
     uniform = ex.cross_entropy_from_logits(torch.zeros(3, c, dtype=torch.float64), _randint(c, 3))

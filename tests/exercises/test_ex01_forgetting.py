@@ -3,7 +3,7 @@
 Each test calls your function (fixture `ex`: your `exercises/` module or the `solutions/` one, chosen
 with `--impl`) and compares it with the reference in `clcourse` (`clcourse.metrics`,
 `clcourse.data.streams`, `clcourse.data.scenarios`), with values computed by hand (the worked example of
-METHODS.md §0.5) and with properties the result must have whatever the implementation.
+lesson 01 §3) and with properties the result must have whatever the implementation.
 """
 import math
 
@@ -16,7 +16,7 @@ from clcourse.data.streams import class_task_indices, permute_pixels, permutatio
 
 EXERCISE_MODULE = "ex01_forgetting"
 
-# The worked 3×3 example of the lesson (METHODS.md §0.5): rows = after task i, columns = task j.
+# The worked 3×3 example of the lesson (lesson 01 §3): rows = after task i, columns = task j.
 WORKED = [[0.90, 0.20, 0.10],
           [0.93, 0.95, 0.15],
           [0.60, 0.80, 0.85]]
@@ -115,6 +115,18 @@ def test_permute_is_the_same_for_every_image(ex):
     out_same = ex.permute_images(same, perm)
     assert torch.equal(out_same[0], out_same[1]) and torch.equal(out_same[0], out_same[2]), (
         "three copies of one image must stay three identical images after the permutation")
+
+
+@pytest.mark.exercise("ex01.1")
+def test_permute_works_on_non_contiguous_images(ex):
+    # Colour images stored height × width × channel become N×C×H×W by a permute, which is a view
+    # with other strides: `.view` cannot flatten it, `.reshape` / `.flatten` can.
+    hwc = _images(4, shape=(6, 6, 3), seed=5)
+    x = hwc.permute(0, 3, 1, 2)
+    assert not x.is_contiguous()
+    perm = _perm(3 * 6 * 6, seed=6)
+    check_tensor(ex.permute_images(x, perm), permute_pixels(x.contiguous(), perm),
+                 "permute_images of a non-contiguous batch (an HWC → CHW permute of CIFAR-like images)")
 
 
 @pytest.mark.exercise("ex01.1")
@@ -485,6 +497,17 @@ def test_split_overlapping_groups_raise_value_error(ex):
     except ValueError:
         return
     pytest.fail("split_by_classes(y, [[0, 1], [1, 2]]) must raise ValueError: class 1 is in two groups")
+
+
+@pytest.mark.exercise("ex01.8")
+def test_split_overlap_between_groups_far_apart_raises_value_error(ex):
+    y = _labels(50, seed=3)
+    try:
+        ex.split_by_classes(y, [[0, 1], [2, 3], [4, 5], [1, 6]])
+    except ValueError:
+        return
+    pytest.fail("split_by_classes(y, [[0, 1], [2, 3], [4, 5], [1, 6]]) must raise ValueError: class 1 is "
+                "in the first and the last group (check every pair of groups, not only neighbours)")
 
 
 @pytest.mark.exercise("ex01.8")

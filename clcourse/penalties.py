@@ -1,0 +1,58 @@
+"""Quadratic penalties that hold parameters near an anchor: Σ_i w_i (θ_i − θ*_i)².
+
+EWC (w = Fisher) and SI (w = Ω) both keep such a term (Lesson 02 §4 and §6); this module is the one
+place that computes it. A class-IL head grows new units after the anchor was taken: a new unit has no
+anchor and no weight, so only the leading block of each grown parameter (its old units) is penalised.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def trainable(model) -> dict:
+    """{name: parameter} of the parameters that train (a frozen part has none)."""
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def snapshot(model) -> dict:
+    """A detached copy of every trainable parameter: an anchor θ*."""
+    return {n: p.detach().clone() for n, p in trainable(model).items()}
+
+
+def leading(p: torch.Tensor, shape) -> torch.Tensor:
+    """The block of ``p`` that existed when a tensor of ``shape`` was taken (a grown head's old rows)."""
+    return p[tuple(slice(0, s) for s in shape)] if p.shape != shape else p
+
+
+def quadratic_penalty(model, weights: dict, anchors: dict) -> torch.Tensor:
+    """Σ_i w_i (θ_i − θ*_i)² over the named parameters of ``weights`` (no ½, no λ: the caller's)."""
+    params = trainable(model)
+    total = None
+    for name, w in weights.items():
+        term = (w * (leading(params[name], w.shape) - anchors[name]) ** 2).sum()
+        total = term if total is None else total + term
+    return total if total is not None else torch.zeros((), device=next(model.parameters()).device)
+
+
+def grow_like(values: dict, model) -> dict:
+    """``values`` zero-padded to the model's current parameter shapes (new units: weight 0)."""
+    out = {}
+    for name, p in trainable(model).items():
+        v = values.get(name)
+        if v is None:
+            out[name] = torch.zeros_like(p)
+        elif v.shape != p.shape:
+            padded = torch.zeros_like(p)
+            padded[tuple(slice(0, s) for s in v.shape)] = v
+            out[name] = padded
+        else:
+            out[name] = v
+    return out
+
+
+def ewc_penalty(params: dict, fisher: dict, anchor: dict, lam: float) -> tuple:
+    """(value, gradient) of the EWC penalty (λ/2) Σ_i F_i (θ_i − θ*_i)² (Kirkpatrick et al. 2017,
+    Eq. 3), the gradient by hand: λ F (θ − θ*). Lesson 02 §4's reference."""
+    value = lam / 2 * sum((fisher[n] * (p - anchor[n]) ** 2).sum() for n, p in params.items())
+    grad = {n: lam * fisher[n] * (p - anchor[n]) for n, p in params.items()}
+    return value, grad
