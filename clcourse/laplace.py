@@ -31,16 +31,24 @@ def laplace_variance(log_density, theta_star) -> torch.Tensor:
 
 
 def find_mode(log_density, theta0: float, steps: int = 100) -> float:
-    """The maximum of a smooth 1-D log-density, by Newton's method from ``theta0``."""
+    """The maximum of a smooth 1-D log-density, by Newton's method from ``theta0``, each step halved
+    until log p rises (a full Newton step can jump out of the density's domain, e.g. below 0)."""
     theta = torch.tensor(float(theta0), dtype=torch.float64)
+    value = log_density(theta)
     for _ in range(steps):
         t = theta.clone().requires_grad_()
         (g,) = torch.autograd.grad(log_density(t), t)
         h = second_derivative(log_density, theta)
-        step = g / h if h < 0 else -g.sign() * 0.1  # outside the concave region: walk uphill
-        theta = theta - step
-        if abs(float(step)) < 1e-12:
+        step = -g / h if h < 0 else g.sign() * 0.1  # outside the concave region: walk uphill
+        for _ in range(60):
+            candidate = theta + step
+            new = log_density(candidate)
+            if torch.isfinite(new) and new >= value:
+                break
+            step = step / 2
+        if abs(float(candidate - theta)) < 1e-13:
             break
+        theta, value = candidate, new
     return float(theta)
 
 
