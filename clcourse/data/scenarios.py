@@ -65,13 +65,15 @@ class Batch:
     """One mini-batch as a method's ``loss`` sees it.
 
     ``mask`` (B, units) bool: the units active for each example, from the scenario; ``soft``:
-    teacher logits of replayed examples, when their source gave them.
+    teacher logits of replayed examples, when their source gave them; ``logits``: the model's
+    output for ``x``, filled once per step by ``Method.outputs`` so that every term shares it.
     """
     x: torch.Tensor
     y: torch.Tensor
     t: torch.Tensor
     mask: Optional[torch.Tensor] = None
     soft: Optional[torch.Tensor] = None
+    logits: Optional[torch.Tensor] = None
 
     def __len__(self):
         return len(self.y)

@@ -138,7 +138,15 @@ class Method:
     def loss(self, batch: Batch, replay: Batch | None = None) -> dict:
         """Named loss terms, summed by the loop and each logged in the run's history. Here:
         cross-entropy over the active output units (``batch.mask``, one row per example)."""
-        return {"ce": F.cross_entropy(masked_logits(self.model(batch.x), batch.mask), batch.y)}
+        return {"ce": F.cross_entropy(masked_logits(self.outputs(batch), batch.mask), batch.y)}
+
+    def outputs(self, batch: Batch) -> torch.Tensor:
+        """The model's logits for ``batch.x``, computed once per step and kept on the batch, so a
+        method that adds a term on the same logits (LwF's distillation) costs no second forward.
+        (The loop augments ``batch.x`` before :meth:`loss`, so the cache never sees stale inputs.)"""
+        if batch.logits is None:
+            batch.logits = self.model(batch.x)
+        return batch.logits
 
     def after_step(self) -> None:
         """Called after every optimiser step (SI accumulates its path integral here)."""

@@ -1,0 +1,62 @@
+"""Losses that several methods share: soft targets at a temperature (distillation), and the weighting
+of the current task against what protects the old ones. Lesson 03 derives them.
+
+Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network" (arXiv:1503.02531), §2:
+
+    p = softmax(v / T)  (teacher),   q = softmax(z / T)  (student)
+    C = −Σ_i p_i log q_i                                   the soft cross-entropy, Eq. 1's targets
+    ∂C/∂z_i = (q_i − p_i) / T                              §2.1, Eq. 2
+    ≈ (z_i − v_i) / (N T²)  for T ≫ |z|, zero-mean logits  Eq. 4: high T is logit matching
+
+The soft gradient shrinks as 1/T², so "it is important to multiply them by T² when using both hard
+and soft targets" (§2): with ``t_squared=True`` the loss is T² · C and its gradient T · (q − p).
+
+Who multiplies by T² in their published code: Hinton et al. (the rule), van de Ven & Tolias's 2019
+"Three scenarios" code (``utils.loss_fn_kd``, always), Mammoth's BiC. Who does not: Li & Hoiem's LwF
+(2016, as reproduced by FACIL and Mammoth), van de Ven et al.'s 2022 code (``norm=False``), PyCIL's
+LwF, iCaRL-variant, BiC and WA (``_KD_loss``), Avalanche's LwF. With T = 2 the two conventions weigh the
+distillation term 4× apart: match the reference when matching its numbers.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def tempered_softmax(logits: torch.Tensor, T: float = 1.0, dim: int = -1) -> torch.Tensor:
+    """softmax(z / T): T = 1 is the usual softmax, a larger T flattens it (Hinton et al. 2015, Eq. 1).
+    Stable at any logit size: torch's softmax subtracts the row maximum first."""
+    if not T > 0:
+        raise ValueError(f"the temperature must be positive, got T = {T!r}")
+    return torch.softmax(logits / T, dim=dim)
+
+
+def distillation(student: torch.Tensor, teacher: torch.Tensor, T: float = 2.0, *, units=None,
+                 t_squared: bool = True) -> torch.Tensor:
+    """The soft cross-entropy −Σ_i p_i log q_i of the student's logits against the teacher's, both at
+    temperature T, averaged over the batch; × T² when ``t_squared`` (see the module docstring).
+
+    ``units``: the columns (a bool mask or indices) both distributions are formed over, e.g. one old
+    task's head. A teacher logit of −inf (a unit the teacher did not have: class-IL's new classes)
+    gives a zero target there, so the student is pulled toward the teacher's distribution over the
+    old units and away from the new ones (van de Ven's ``loss_fn_kd`` pads the targets with zeros).
+    Equals T² · (KL(p ‖ q) + H(p)): only the KL part depends on the student.
+    """
+    if units is not None:
+        student, teacher = student[:, units], teacher[:, units]
+    if student.shape != teacher.shape:
+        raise ValueError(f"student logits {tuple(student.shape)} and teacher logits "
+                         f"{tuple(teacher.shape)} must have the same shape")
+    p = tempered_softmax(teacher.detach(), T)
+    log_q = torch.log_softmax(student / T, dim=-1)
+    # 0 · log q = 0 where the target is 0, even where log q = −inf (a masked student unit).
+    loss = -(p * log_q.masked_fill(p == 0, 0.0)).sum(-1).mean()
+    return loss * T ** 2 if t_squared else loss
+
+
+def mix_current_replay(current: torch.Tensor, replayed: torch.Tensor, k: int) -> tuple:
+    """(1/k · current, (1 − 1/k) · replayed): with k tasks seen, each counts equally, the current one
+    through its own loss and the k − 1 old ones through the replayed term. van de Ven & Tolias 2019's
+    weighting for replay and LwF (``rnt = 1/task`` in their ``train.py``)."""
+    if k < 1:
+        raise ValueError(f"k counts the tasks seen so far (1 or more), got {k}")
+    return current / k, replayed * (1 - 1 / k)
