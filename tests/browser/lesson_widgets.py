@@ -68,6 +68,14 @@ INTERACTIONS: dict[str, list[Interaction]] = {
                     watch=".widget-html, .widget-output", expect=r"λ = 0\b",
                     note="λ explorer: dragged back to the left end → λ = 0"),
     ],
+    "03_distillation": [
+        Interaction(cell="temperature_explorer(", control=slider("T"), event="key:ArrowRight",
+                    watch=".widget-html, .widget-output", expect=r"T = 2\b",
+                    note="temperature explorer: one step right by keyboard → T = 2, text and bars redrawn"),
+        Interaction(cell="temperature_explorer(", control=slider("T"), event="drag:200",
+                    watch=".widget-html, .widget-output", expect=r"T = 20\b",
+                    note="temperature explorer: dragged to the right end → T = 20"),
+    ],
 }
 
 # lesson -> seconds its "Restart Kernel and Run All Cells" may take in the browser (default below).
