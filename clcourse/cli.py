@@ -30,7 +30,9 @@ def _run(args) -> int:
     runtime.set_threads(args.threads)
     overrides = dict(epochs=args.epochs, iters=args.iters, n_tasks=args.tasks,
                      batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
-                     train_per_class=args.train_per_class, test_per_class=args.test_per_class)
+                     train_per_class=args.train_per_class, test_per_class=args.test_per_class,
+                     milestones=args.milestones, lr_decay=args.lr_decay,
+                     weight_decay=args.weight_decay)
     exp = run(args.benchmark, args.method, scenario=args.scenario, profile=args.profile,
               seed=args.seed, out=args.out, resume=args.resume,
               progress=False if args.no_progress else None, root=args.data, device=args.device,
@@ -145,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hidden", type=int, nargs="+")
     g.add_argument("--train-per-class", type=int)
     g.add_argument("--test-per-class", type=int)
+    g.add_argument("--milestones", type=int, nargs="+", help="epochs at which the lr drops")
+    g.add_argument("--lr-decay", type=float, help="factor of each lr drop (default 0.1)")
+    g.add_argument("--weight-decay", type=float)
     r.set_defaults(func=_run)
 
     sub.add_parser("methods", help="list every method with its arguments, defaults and sources"

@@ -119,7 +119,8 @@ class Settings:
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.0
-    milestones: Tuple[int, ...] = ()  # epochs at which the lr is multiplied by 0.1 (per task)
+    milestones: Tuple[int, ...] = ()  # epochs at which the lr is multiplied by lr_decay (per task)
+    lr_decay: float = 0.1           # the factor at each milestone (iCaRL's CIFAR schedule: 0.2)
     keep_optimizer: bool = False    # one optimiser (with its state) for all tasks, not one per task
     train_per_class: Optional[int] = None   # subset: at most this many training images per class
     test_per_class: Optional[int] = None
@@ -183,6 +184,8 @@ def validate(s: Settings) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not s.lr > 0:
         raise ValueError(f"lr must be > 0, got {s.lr!r}")
+    if not 0 < s.lr_decay <= 1:
+        raise ValueError(f"lr_decay must lie in (0, 1], got {s.lr_decay!r}")
     if s.weight_decay < 0 or s.momentum < 0:
         raise ValueError("weight_decay and momentum must be >= 0")
     if any(h < 1 for h in s.hidden) or not s.hidden:

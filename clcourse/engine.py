@@ -63,6 +63,7 @@ def train_task(method, data: TensorSet, masks: torch.Tensor, settings, generator
                      generator=generator, masks=masks, replay=method.replay,
                      augment=settings.augment,
                      milestones=[m * per_epoch for m in settings.milestones],
+                     lr_decay=settings.lr_decay,
                      after_step=method.after_step, autocast=autocast, progress=progress,
                      desc=desc)
 

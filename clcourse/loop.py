@@ -76,14 +76,15 @@ def total_loss(terms) -> tuple:
 
 def run_steps(data: TensorSet, loss_fn, optimizer: torch.optim.Optimizer, *, steps: int,
               batch_size: int, generator: torch.Generator, masks: torch.Tensor | None = None,
-              replay=None, augment: bool = False, milestones=(), after_step=None,
+              replay=None, augment: bool = False, milestones=(), lr_decay: float = 0.1,
+              after_step=None,
               autocast=None, progress: bool = False, desc: str = "") -> dict:
     """Run ``steps`` optimiser steps of ``loss_fn(batch, replay_batch)`` on ``data``.
 
     ``masks``: the scenario's (n_tasks, n_units) mask table; each example gets ``masks[t]`` for its
     own task id ``t`` (replayed examples too). ``replay(n, generator)`` may return a TensorSet of
     replayed examples for the step, or None. ``milestones``: steps at which every group's lr is
-    multiplied by 0.1. Each parameter group starts at its *own* initial lr (``initial_lr``, set the
+    multiplied by ``lr_decay``. Each parameter group starts at its *own* initial lr (``initial_lr``, set the
     first time the group is seen), so a group a method put at another lr keeps it.
 
     Returns the loss curves: for every named term (``"loss"`` if ``loss_fn`` returns a tensor), its
@@ -100,7 +101,7 @@ def run_steps(data: TensorSet, loss_fn, optimizer: torch.optim.Optimizer, *, ste
     for step, idx in enumerate(batches(len(data), batch_size, steps, generator, device)):
         if step in milestones:  # step-wise lr schedule, restarted at every stage
             for group in optimizer.param_groups:
-                group["lr"] *= 0.1
+                group["lr"] *= lr_decay
         batch = data.batch(idx, masks)
         replayed = replay(len(idx), generator) if replay is not None else None
         replayed = replayed.batch(None, masks) if replayed is not None else None

@@ -51,3 +51,18 @@ def test_cifar10_single_task_with_augmentation(cifar_root):
     exp = cl.run("cifar10", "finetune", profile="smoke", root=cifar_root, save=False)
     assert exp.settings.augment and len(exp.result.accuracy_matrix) == 1
     assert exp.result.data["source"] == "npz"
+
+
+def test_icarl_on_split_cifar100_with_its_paper_schedule_from_the_command_line(cifar_root, capsys):
+    # The iCaRL paper's CIFAR-100 schedule (Rebuffi et al. 2017 §4): lr 2.0 divided by 5 at epochs 49
+    # and 63, weight decay 1e-5, batch 128; here 3 epochs with drops at 1 and 2 on tiny files.
+    from clcourse.cli import main
+    main(["run", "--benchmark", "split-cifar100", "--method", "icarl", "--profile", "smoke",
+          "--data", str(cifar_root), "--epochs", "3", "--lr", "2.0", "--milestones", "1", "2",
+          "--lr-decay", "0.2", "--weight-decay", "1e-5", "--arg", "budget=100", "--no-progress",
+          "--out", str(cifar_root / "run")])
+    out = capsys.readouterr().out
+    assert "linear: accuracy" in out and "budget=100" in out
+    result = __import__("json").loads((cifar_root / "run" / "result.json").read_text())
+    assert result["config"]["lr_decay"] == 0.2 and result["config"]["milestones"] == [1, 2]
+    assert result["config"]["augment"] is True  # CIFAR: crops and flips, so class means use flips

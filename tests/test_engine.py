@@ -172,6 +172,17 @@ def test_milestones_divide_the_learning_rate_by_ten(tiny_root):
     assert method.optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
 
 
+def test_lr_decay_sets_the_factor_of_each_milestone(tiny_root):  # iCaRL's CIFAR schedule: ÷5
+    s = cl.make_settings("split-mnist", "smoke", n_tasks=1, epochs=3, optimizer="sgd", lr=2.0,
+                         milestones=(1, 2), lr_decay=0.2)
+    stream, scen, method, device = build(s, tiny_root, "cpu")
+    method = RecordsOptimizer(method.model, scen, s, stream)
+    engine.fit(method, stream, scen, s, device)
+    assert method.optimizer.param_groups[0]["lr"] == pytest.approx(2.0 / 25)
+    with pytest.raises(ValueError, match="lr_decay must lie in"):
+        cl.make_settings("split-mnist", "smoke", lr_decay=0.0)
+
+
 def test_an_interrupted_run_is_never_overwritten_without_resume(tiny_root, tmp_path):
     s = cl.make_settings("permuted-mnist", "smoke", n_tasks=3)
     stream, scen, method, device = build(s, tiny_root, "cpu")

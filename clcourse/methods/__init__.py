@@ -9,11 +9,12 @@ from __future__ import annotations
 from .base import Arg, Method, make_optimizer
 from .ewc import EWC, OnlineEWC
 from .finetune import Finetune
+from .icarl import ICaRL
 from .joint import Joint
 from .lwf import LwF
 from .si import SI
 
-_BUILT_IN = (Finetune, Joint, EWC, OnlineEWC, SI, LwF)
+_BUILT_IN = (Finetune, Joint, EWC, OnlineEWC, SI, LwF, ICaRL)
 METHODS: dict[str, type] = {cls.name: cls for cls in _BUILT_IN}
 
 
@@ -30,4 +31,4 @@ def make_method(method, model, scenario, settings, stream=None) -> Method:
     return method_class(method)(model, scenario, settings, stream)
 
 
-__all__ = ["Arg", "Method", "EWC", "OnlineEWC", "SI", "LwF", "Finetune", "Joint", "METHODS", "method_class", "make_method", "make_optimizer"]
+__all__ = ["Arg", "Method", "EWC", "OnlineEWC", "SI", "LwF", "ICaRL", "Finetune", "Joint", "METHODS", "method_class", "make_method", "make_optimizer"]
