@@ -113,6 +113,8 @@ class ICaRL(Method):
                                              n_units=self.scenario.n_outputs)
 
     def predict(self, x, t):
+        if self.means is None:  # after a resume: the weights are loaded by now
+            self.update_means()
         return nme_logits(self.model.features(x), self.means)
 
     def extra_predictions(self) -> dict:
@@ -123,4 +125,4 @@ class ICaRL(Method):
 
     def load_state_dict(self, state: dict) -> None:
         self.memory.load_state_dict(state["memory"], device=self.device)
-        self.means = None  # recomputed after the next task, with the weights loaded after this
+        self.means = None  # recomputed when needed, with the weights that are loaded after this
