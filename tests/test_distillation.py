@@ -13,7 +13,7 @@ from clcourse.data.streams import Stream, Task
 from clcourse.experiment import build
 from clcourse.losses import distillation, mix_current_replay, tempered_softmax
 from clcourse.methods import Finetune, LwF
-from test_ewc_si import DiesInTask2, Killed
+from resume import killed_and_resumed
 
 
 def logits(*shape, scale=3.0, seed=0):
@@ -183,16 +183,8 @@ def test_warm_up_trains_only_the_head_on_the_new_units(tiny_root):
 
 @pytest.mark.parametrize("scenario", ["task", "domain", "class"])
 def test_resume_after_a_kill_gives_the_identical_matrix(tiny_root, tmp_path, scenario):
-    kw = dict(profile="smoke", root=tiny_root, n_tasks=3, scenario=scenario, epochs=3,
-              args={"warmup": 2})
-    full = cl.run("split-mnist", LwF, out=tmp_path / "full", **kw).result
-    s = cl.make_settings("split-mnist", "smoke", n_tasks=3, scenario=scenario, epochs=3,
-                         method_args={"warmup": 2})
-    dies = type("Dies", (DiesInTask2, LwF), {})
-    stream, scen, method, device = build(s, tiny_root, "cpu", method=dies)
-    with pytest.raises(Killed):
-        engine.fit(method, stream, scen, method.settings, device,
-                   checkpoint=tmp_path / "killed" / "checkpoint.pt")
-    resumed = cl.run("split-mnist", LwF, out=tmp_path / "killed", resume=True, **kw).result
+    full, resumed = killed_and_resumed(LwF, tiny_root, tmp_path, args={"warmup": 2}, n_tasks=3,
+                                       scenario=scenario, epochs=3)
+    full, resumed = full.result, resumed.result
     assert resumed.accuracy_matrix == full.accuracy_matrix
     assert set(resumed.loss_terms[2]) == {"ce", "kd", "total"}

@@ -12,24 +12,7 @@ from clcourse.data.streams import Stream, Task
 from clcourse.experiment import build
 from clcourse.methods import EWC, SI, Finetune, OnlineEWC
 from clcourse.methods.ewc import LAMBDA_EXACT
-
-
-class Killed(Exception):
-    pass
-
-
-class DiesInTask2:
-    """Mixin: the run 'gets killed' after three steps of the second task."""
-
-    def before_task(self, task):
-        super().before_task(task)
-        self.steps = 0
-
-    def after_step(self):
-        super().after_step()
-        self.steps += 1
-        if self.task.id == 1 and self.steps == 3:
-            raise Killed
+from resume import killed_and_resumed
 
 
 def small(cls, root, **kw):
@@ -135,14 +118,7 @@ def test_default_lambda_follows_the_published_code_and_the_fisher_kind():
 
 @pytest.mark.parametrize("cls", [EWC, OnlineEWC, SI], ids=["ewc", "online-ewc", "si"])
 def test_resume_after_a_kill_mid_stream_gives_the_identical_matrix(tiny_root, tmp_path, cls):
-    kw = dict(profile="smoke", root=tiny_root, n_tasks=3, scenario="class", epochs=4)
-    full = cl.run("split-mnist", cls, out=tmp_path / "full", **kw).result
-    s = cl.make_settings("split-mnist", "smoke", n_tasks=3, scenario="class", epochs=4)
-    dies = type("Dies", (DiesInTask2, cls), {})
-    stream, scen, method, device = build(s, tiny_root, "cpu", method=dies)
-    with pytest.raises(Killed):
-        engine.fit(method, stream, scen, method.settings, device,
-                   checkpoint=tmp_path / "killed" / "checkpoint.pt")
-    resumed = cl.run("split-mnist", cls, out=tmp_path / "killed", resume=True, **kw).result
+    full, resumed = killed_and_resumed(cls, tiny_root, tmp_path, n_tasks=3, scenario="class", epochs=4)
+    full, resumed = full.result, resumed.result
     assert resumed.accuracy_matrix == full.accuracy_matrix
     assert resumed.loss_terms[2].keys() == full.loss_terms[2].keys() >= {"ce"}

@@ -8,7 +8,7 @@ from clcourse import engine
 from clcourse.experiment import build
 from clcourse.methods import ICaRL
 from clcourse.methods.icarl import icarl_targets
-from test_ewc_si import DiesInTask2, Killed
+from resume import killed_and_resumed
 
 
 def test_targets_are_one_hot_for_new_units_and_old_sigmoids_for_old_units():
@@ -83,17 +83,8 @@ def test_icarl_refuses_other_scenarios_and_bad_budgets(tiny_root):
 @pytest.mark.parametrize("variant", ["bce", "ce-kd"])
 def test_resume_after_a_kill_restores_the_memory_and_gives_the_identical_matrix(tiny_root, tmp_path,
                                                                                variant):
-    kw = dict(profile="smoke", root=tiny_root, n_tasks=3, scenario="class", epochs=3,
-              args={"budget": 30, "variant": variant})
-    full = cl.run("split-mnist", ICaRL, out=tmp_path / "full", **kw)
-    s = cl.make_settings("split-mnist", "smoke", n_tasks=3, scenario="class", epochs=3,
-                         method_args={"budget": 30, "variant": variant})
-    dies = type("Dies", (DiesInTask2, ICaRL), {})
-    stream, scen, method, device = build(s, tiny_root, "cpu", method=dies)
-    with pytest.raises(Killed):
-        engine.fit(method, stream, scen, method.settings, device,
-                   checkpoint=tmp_path / "killed" / "checkpoint.pt")
-    resumed = cl.run("split-mnist", ICaRL, out=tmp_path / "killed", resume=True, **kw)
+    full, resumed = killed_and_resumed(ICaRL, tiny_root, tmp_path, n_tasks=3, scenario="class",
+                                       epochs=3, args={"budget": 30, "variant": variant})
     assert resumed.result.accuracy_matrix == full.result.accuracy_matrix
     assert resumed.result.extra_matrices == full.result.extra_matrices
     for a, b in zip(resumed.method.memory.x.values(), full.method.memory.x.values()):
