@@ -48,8 +48,18 @@ import torch
 import torch.nn.functional as F
 
 import clcourse as cl
+from clcourse import memory
 from clcourse.memory import extract_features, herding
 from clcourse.models import make_backbone
+
+
+def matvec_herding(features, m):
+    """(a0): clcourse's rule without the Gram matrix: one ``addmv`` over the n × d features a pick."""
+    saved, memory._GRAM_MAX = memory._GRAM_MAX, 0
+    try:
+        return herding(features, m)
+    finally:
+        memory._GRAM_MAX = saved
 
 
 def pycil_herding(features, m):
@@ -114,12 +124,14 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{'MNIST digit 1' if real else 'random images'} through a random MLP 784-400-400")
     for name, f in (("MNIST" if real else "random images", feats), ("random cloud", cloud)):
-        herding(f[:100], 10), pycil_herding(f[:100], 10)  # warm-up
+        herding(f[:100], 10), matvec_herding(f[:100], 10), pycil_herding(f[:100], 10)  # warm-up
         print(f"{name}: {tuple(f.shape)} features")
         for m in (200, 1000, len(f)):
             fast, med, best = timed(lambda: herding(f, m), args.trials)
+            mv, med_0, _ = timed(lambda: matvec_herding(f, m), args.trials)
             line = (f"  m={m:5d}  (a) clcourse: median {med * 1e3:8.1f} ms, "
-                    f"fastest {best * 1e3:8.1f} ms")
+                    f"fastest {best * 1e3:8.1f} ms | (a0) addmv a pick: median {med_0 * 1e3:8.1f} ms "
+                    f"({med_0 / med:.1f}x), same picks: {torch.equal(fast, mv)}")
             if m < len(f):  # (b) on the full order takes minutes
                 ref, med_b, _ = timed(lambda: pycil_herding(f, m), max(1, args.trials // 2))
                 line += (f" | (b) PyCIL rule: median {med_b * 1e3:8.1f} ms ({med_b / med:.1f}x)"

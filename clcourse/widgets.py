@@ -28,7 +28,24 @@ def _describe(lam, old, new, names) -> str:
             f"{names[1]} {100 * new:.1f}% (learnt)")
 
 
-class LambdaExplorer(widgets.VBox):
+class _SliderExplorer(widgets.VBox):
+    """A slider over precomputed values, a line of text and a plot; ``show(index)`` redraws both."""
+
+    def __init__(self, labels, description):
+        self.slider = widgets.SelectionSlider(
+            options=[(label, i) for i, label in enumerate(labels)], value=0,
+            description=description, continuous_update=False, layout=widgets.Layout(width="420px"))
+        self.text = widgets.HTML()
+        self.plot = widgets.Output()
+        super().__init__([self.slider, self.text, self.plot])
+        self.slider.observe(lambda change: self.show(change["new"]), names="value")
+        self.show(0)
+
+    def show(self, index: int) -> None:
+        raise NotImplementedError
+
+
+class LambdaExplorer(_SliderExplorer):
     """A slider over the swept λ values, a line of text and the trade-off curve with λ's point.
 
     ``sweep``: rows ``(λ, old-task accuracy, new-task accuracy)``, accuracies as fractions;
@@ -40,14 +57,7 @@ class LambdaExplorer(widgets.VBox):
         if len(rows) < 2:
             raise ValueError("a λ sweep needs at least two values of λ")
         self.rows, self.names = rows, tuple(names)
-        self.slider = widgets.SelectionSlider(
-            options=[(f"{lam:g}", i) for i, (lam, _, _) in enumerate(rows)], value=0,
-            description="λ", continuous_update=False, layout=widgets.Layout(width="420px"))
-        self.text = widgets.HTML()
-        self.plot = widgets.Output()
-        super().__init__([self.slider, self.text, self.plot])
-        self.slider.observe(lambda change: self.show(change["new"]), names="value")
-        self.show(0)
+        super().__init__([f"{lam:g}" for lam, _, _ in rows], "λ")
 
     @property
     def point(self) -> tuple:
@@ -81,7 +91,7 @@ def _entropy(p: torch.Tensor) -> float:
     return float(-torch.special.xlogy(p, p).sum())
 
 
-class TemperatureExplorer(widgets.VBox):
+class TemperatureExplorer(_SliderExplorer):
     """A slider over temperatures, a line of text and the bar chart of softmax(z / T).
 
     ``logits``: one example's logits z (a 1-D tensor or sequence of N ≥ 2 finite numbers, e.g. a
@@ -111,14 +121,7 @@ class TemperatureExplorer(widgets.VBox):
         if len(set(temps)) != len(temps):
             raise ValueError(f"the temperatures must be distinct, got {temps}")
         self.logits, self.names, self.temperatures = z, tuple(names), sorted(temps)
-        self.slider = widgets.SelectionSlider(
-            options=[(f"{t:g}", i) for i, t in enumerate(self.temperatures)], value=0,
-            description="T", continuous_update=False, layout=widgets.Layout(width="420px"))
-        self.text = widgets.HTML()
-        self.plot = widgets.Output()
-        super().__init__([self.slider, self.text, self.plot])
-        self.slider.observe(lambda change: self.show(change["new"]), names="value")
-        self.show(0)
+        super().__init__([f"{t:g}" for t in self.temperatures], "T")
 
     @property
     def T(self) -> float:

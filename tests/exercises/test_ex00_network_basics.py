@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from clcourse import nn_basics as ref
 
+from checks import check_tensor
+
 EXERCISE_MODULE = "ex00_network_basics"
 
 
@@ -22,19 +24,6 @@ def _randn(*shape, seed=0, dtype=torch.float64):
 def _randint(high, n, seed=0):
     return torch.randint(0, high, (n,), generator=torch.Generator().manual_seed(seed))
 
-
-def check_tensor(actual, expected, what, atol=None, rtol=None):
-    """Assert that `actual` is a tensor like `expected` (type, shape, dtype, finite values, close)."""
-    assert isinstance(actual, torch.Tensor), f"{what}: expected a torch.Tensor, got {type(actual).__name__}"
-    assert actual.shape == expected.shape, (
-        f"{what}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}")
-    assert actual.dtype == expected.dtype, f"{what}: expected dtype {expected.dtype}, got {actual.dtype}"
-    if torch.isfinite(expected).all():
-        assert torch.isfinite(actual).all(), f"{what}: expected finite values, got NaN or inf:\n{actual}"
-    torch.testing.assert_close(
-        actual.detach(), expected, atol=atol, rtol=rtol,
-        msg=lambda m: f"{what}: values differ from the expected ones.\nexpected:\n{expected}\n"
-                      f"got:\n{actual.detach()}\n{m}")
 
 
 def gradcheck(fn, z, what):

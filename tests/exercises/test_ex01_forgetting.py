@@ -14,6 +14,8 @@ from clcourse import metrics as ref_metrics
 from clcourse.data.scenarios import active_units
 from clcourse.data.streams import class_task_indices, permute_pixels, permutations
 
+from checks import check_equal
+
 EXERCISE_MODULE = "ex01_forgetting"
 
 # The worked 3×3 example of the lesson (lesson 01 §3): rows = after task i, columns = task j.
@@ -49,17 +51,6 @@ def check_float(actual, expected, what, abs_tol=1e-9):
         f"expected {expected:.6f}, got {actual:.6f} — {what}")
 
 
-def check_tensor(actual, expected, what):
-    """Assert that `actual` is a tensor equal to `expected` (type, shape, dtype, values)."""
-    assert isinstance(actual, torch.Tensor), f"{what}: expected a torch.Tensor, got {type(actual).__name__}"
-    assert actual.shape == expected.shape, (
-        f"{what}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}")
-    assert actual.dtype == expected.dtype, f"{what}: expected dtype {expected.dtype}, got {actual.dtype}"
-    if expected.dtype == torch.bool and expected.dim() == 1:  # a mask: show it as 0/1 digits
-        bits = lambda m: "".join("1" if b else "0" for b in m.tolist())  # noqa: E731
-        assert torch.equal(actual, expected), f"{what}: expected {bits(expected)}, got {bits(actual)}"
-    assert torch.equal(actual, expected), f"{what}: values differ.\nexpected:\n{expected}\ngot:\n{actual}"
-
 
 def _images(n=5, shape=(1, 28, 28), seed=0, dtype=torch.float32):
     return torch.rand(n, *shape, generator=_gen(seed), dtype=dtype)
@@ -77,7 +68,7 @@ def test_permute_matches_reference_and_keeps_shape(ex, shape):
     x = _images(6, shape)
     perm = _perm(x[0].numel())
     out = ex.permute_images(x, perm)
-    check_tensor(out, permute_pixels(x, perm),
+    check_equal(out, permute_pixels(x, perm),
                  f"permute_images(x, perm) for x of shape {tuple(x.shape)} (the shape and dtype must be kept)")
 
 
@@ -86,7 +77,7 @@ def test_permute_pixel_i_comes_from_perm_i(ex):
     x = torch.arange(2 * 6, dtype=torch.float32).view(2, 1, 2, 3)  # image 0: 0..5, image 1: 6..11
     perm = torch.tensor([5, 0, 3, 1, 4, 2])
     expected = torch.tensor([[5., 0., 3., 1., 4., 2.], [11., 6., 9., 7., 10., 8.]]).view(2, 1, 2, 3)
-    check_tensor(ex.permute_images(x, perm), expected,
+    check_equal(ex.permute_images(x, perm), expected,
                  "pixel i of the output (flattened, row by row) must be pixel perm[i] of the input: "
                  "out_flat[n, i] = x_flat[n, perm[i]]")
 
@@ -98,8 +89,8 @@ def test_permute_then_inverse_gives_the_original(ex):
     out = ex.permute_images(x, perm)
     assert not torch.equal(out, x), "a random permutation must actually move the pixels"
     back = ex.permute_images(out, torch.argsort(perm))
-    check_tensor(back, x, "permuting with perm, then with its inverse argsort(perm), must give x back")
-    check_tensor(ex.permute_images(x, torch.arange(784)), x, "the identity permutation must leave x unchanged")
+    check_equal(back, x, "permuting with perm, then with its inverse argsort(perm), must give x back")
+    check_equal(ex.permute_images(x, torch.arange(784)), x, "the identity permutation must leave x unchanged")
 
 
 @pytest.mark.exercise("ex01.1")
@@ -108,7 +99,7 @@ def test_permute_is_the_same_for_every_image(ex):
     perm = _perm(784, seed=5)
     out = ex.permute_images(x, perm)
     for n in (0, 3, 6):
-        check_tensor(out[n:n + 1], ex.permute_images(x[n:n + 1], perm),
+        check_equal(out[n:n + 1], ex.permute_images(x[n:n + 1], perm),
                      f"image {n} permuted within the batch must equal image {n} permuted alone "
                      "(ONE permutation for every image)")
     same = x[:1].expand(3, -1, -1, -1).clone()  # three copies of one image
@@ -125,7 +116,7 @@ def test_permute_works_on_non_contiguous_images(ex):
     x = hwc.permute(0, 3, 1, 2)
     assert not x.is_contiguous()
     perm = _perm(3 * 6 * 6, seed=6)
-    check_tensor(ex.permute_images(x, perm), permute_pixels(x.contiguous(), perm),
+    check_equal(ex.permute_images(x, perm), permute_pixels(x.contiguous(), perm),
                  "permute_images of a non-contiguous batch (an HWC → CHW permute of CIFAR-like images)")
 
 
@@ -136,7 +127,7 @@ def test_permute_keeps_the_pixels_and_does_not_modify_x(ex):
     out = ex.permute_images(x, _perm(784, seed=7))
     assert torch.equal(x, before), "permute_images must not modify its input x in place"
     assert out.dtype == torch.float64, f"the dtype must be kept: expected torch.float64, got {out.dtype}"
-    check_tensor(out.flatten(1).sort(dim=1).values, x.flatten(1).sort(dim=1).values,
+    check_equal(out.flatten(1).sort(dim=1).values, x.flatten(1).sort(dim=1).values,
                  "each output image must hold exactly the pixel values of its input image (only moved)")
 
 
@@ -373,7 +364,7 @@ def test_mask_matches_reference(ex, scenario, label):
     for trained_upto in range(len(sizes)):
         for task in range(trained_upto + 1):
             out, what = _mask(ex, scenario, sizes, trained_upto, task)
-            check_tensor(out, active_units(scenario, sizes, trained_upto, task), what)
+            check_equal(out, active_units(scenario, sizes, trained_upto, task), what)
 
 
 @pytest.mark.exercise("ex01.7")
@@ -390,18 +381,18 @@ def test_mask_split_mnist_by_hand(ex):
     }
     for (scenario, trained_upto, task), expected in cases.items():
         out, what = _mask(ex, scenario, sizes, trained_upto, task)
-        check_tensor(out, torch.tensor(expected), what)
+        check_equal(out, torch.tensor(expected), what)
 
 
 @pytest.mark.exercise("ex01.7")
 def test_mask_permuted_mnist_by_hand(ex):
     sizes = [10] * 3
     out, what = _mask(ex, "domain", sizes, 2, 1)
-    check_tensor(out, torch.ones(10, dtype=torch.bool), what + " (domain-IL: the 10 digit units, all active)")
+    check_equal(out, torch.ones(10, dtype=torch.bool), what + " (domain-IL: the 10 digit units, all active)")
     out, what = _mask(ex, "task", sizes, 2, 1)
-    check_tensor(out, torch.arange(30).div(10, rounding_mode="floor") == 1, what + " (task-IL: units 10..19)")
+    check_equal(out, torch.arange(30).div(10, rounding_mode="floor") == 1, what + " (task-IL: units 10..19)")
     out, what = _mask(ex, "class", sizes, 1, 1)
-    check_tensor(out, torch.arange(30) < 20, what + " (class-IL: units 0..19 of tasks 0 and 1)")
+    check_equal(out, torch.arange(30) < 20, what + " (class-IL: units 0..19 of tasks 0 and 1)")
 
 
 @pytest.mark.exercise("ex01.7")
@@ -421,10 +412,10 @@ def test_mask_class_il_grows_task_il_does_not_move(ex, label):
                 "not forgotten by the mask)")
         previous = out
         for task in range(trained_upto + 1):
-            check_tensor(_mask(ex, "class", sizes, trained_upto, task)[0], out,
+            check_equal(_mask(ex, "class", sizes, trained_upto, task)[0], out,
                          f"class-IL has no task identity: the mask must not depend on task ({what})")
             task_mask, task_what = _mask(ex, "task", sizes, trained_upto, task)
-            check_tensor(task_mask, _mask(ex, "task", sizes, len(sizes) - 1, task)[0],
+            check_equal(task_mask, _mask(ex, "task", sizes, len(sizes) - 1, task)[0],
                          f"task-IL: the mask is task {task}'s block whatever trained_upto is ({task_what})")
 
 
@@ -462,15 +453,15 @@ def test_split_matches_reference(ex, groups):
     y = _labels()
     out, what = _split(ex, y, groups)
     for k, (idx, expected) in enumerate(zip(out, class_task_indices(y, groups))):
-        check_tensor(idx, expected, f"{what}[{k}] (indices of group {groups[k]}, in dataset order)")
+        check_equal(idx, expected, f"{what}[{k}] (indices of group {groups[k]}, in dataset order)")
 
 
 @pytest.mark.exercise("ex01.8")
 def test_split_by_hand(ex):
     y = torch.tensor([3, 0, 1, 3, 2, 1, 0, 5])
     out, what = _split(ex, y, [[0, 1], [3]])
-    check_tensor(out[0], torch.tensor([1, 2, 5, 6]), f"{what}[0] for y = {y.tolist()}: labels 0 or 1")
-    check_tensor(out[1], torch.tensor([0, 3]), f"{what}[1] for y = {y.tolist()}: label 3")
+    check_equal(out[0], torch.tensor([1, 2, 5, 6]), f"{what}[0] for y = {y.tolist()}: labels 0 or 1")
+    check_equal(out[1], torch.tensor([0, 3]), f"{what}[1] for y = {y.tolist()}: label 3")
 
 
 @pytest.mark.exercise("ex01.8")
@@ -485,7 +476,7 @@ def test_split_covers_each_example_of_the_listed_classes_once(ex):
     every = torch.cat(out)
     listed = torch.nonzero(torch.isin(y, torch.tensor([0, 1, 2, 3, 4, 5, 7]))).flatten()
     assert len(every) == len(every.unique()), f"{what}: an example appears in more than one group or twice"
-    check_tensor(every.sort().values, listed,
+    check_equal(every.sort().values, listed,
                  f"{what}: every example of a listed class must appear exactly once (and no other example)")
 
 
@@ -514,7 +505,7 @@ def test_split_overlap_between_groups_far_apart_raises_value_error(ex):
 def test_split_group_without_examples_is_empty(ex):
     y = torch.tensor([0, 1, 0, 1, 2])
     out, what = _split(ex, y, [(0,), (7, 8), (2,)])
-    check_tensor(out[0], torch.tensor([0, 2]), f"{what}[0]")
-    check_tensor(out[1], torch.zeros(0, dtype=torch.int64),
+    check_equal(out[0], torch.tensor([0, 2]), f"{what}[0]")
+    check_equal(out[1], torch.zeros(0, dtype=torch.int64),
                  f"{what}[1]: a group whose classes have no examples gives an empty LongTensor")
-    check_tensor(out[2], torch.tensor([4]), f"{what}[2]")
+    check_equal(out[2], torch.tensor([4]), f"{what}[2]")

@@ -20,6 +20,8 @@ from clcourse.methods.ewc import online_fisher as ref_online_fisher
 from clcourse.methods.si import path_importance as ref_path_importance
 from clcourse.penalties import ewc_penalty as ref_ewc_penalty
 
+from checks import check_tensor
+
 EXERCISE_MODULE = "ex02_ewc"
 
 
@@ -36,28 +38,6 @@ def _randn(*shape, seed=0, dtype=torch.float64):
 def _rand(*shape, seed=0, dtype=torch.float64):
     return torch.rand(tuple(shape), generator=_gen(seed), dtype=dtype)
 
-
-def check_tensor(actual, expected, what, atol=None, rtol=None):
-    """Assert that `actual` is a tensor like `expected` (type, shape, dtype, finite values, close).
-
-    What differs comes first in the message: the scoreboard shows only its first line, cut short."""
-    assert isinstance(actual, torch.Tensor), f"expected a torch.Tensor, got {type(actual).__name__} — {what}"
-    assert actual.shape == expected.shape, (
-        f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)} — {what}")
-    assert actual.dtype == expected.dtype, f"expected dtype {expected.dtype}, got {actual.dtype} — {what}"
-    actual = actual.detach()
-    if (atol is None) != (rtol is None):  # one tolerance given: the other is 0
-        atol, rtol = atol or 0.0, rtol or 0.0
-    if torch.isfinite(expected).all():
-        assert torch.isfinite(actual).all(), f"expected finite values, got NaN or inf — {what}:\n{actual}"
-    if expected.dim() == 0:
-        head = f"expected {expected.item():.8g}, got {actual.item():.8g} — {what}"
-    else:
-        err = (actual - expected).abs().max().item() if expected.numel() else 0.0
-        head = f"values differ by up to {err:.3g} — {what}"
-    torch.testing.assert_close(
-        actual, expected, atol=atol, rtol=rtol,
-        msg=lambda m: f"{head}\nexpected:\n{expected}\ngot:\n{actual}\n{m}")
 
 
 def check_dict(actual, expected, what, atol=None, rtol=None):

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from clcourse.losses import distillation as ref_distillation
 from clcourse.losses import tempered_softmax as ref_tempered_softmax
 
+from checks import check_tensor
+
 EXERCISE_MODULE = "ex03_distillation"
 
 DTYPES = [torch.float64, torch.float32]
@@ -36,28 +38,6 @@ def _labels(n, units, seed=0):
     units = torch.as_tensor(units, dtype=torch.long)
     return units[torch.randint(0, len(units), (n,), generator=_gen(seed))]
 
-
-def check_tensor(actual, expected, what, atol=None, rtol=None):
-    """Assert that `actual` is a tensor like `expected` (type, shape, dtype, finite values, close).
-
-    What differs comes first in the message: the scoreboard shows only its first line, cut short."""
-    assert isinstance(actual, torch.Tensor), f"expected a torch.Tensor, got {type(actual).__name__} — {what}"
-    assert actual.shape == expected.shape, (
-        f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)} — {what}")
-    assert actual.dtype == expected.dtype, f"expected dtype {expected.dtype}, got {actual.dtype} — {what}"
-    actual, expected = actual.detach(), expected.detach()
-    if (atol is None) != (rtol is None):  # one tolerance given: the other is 0
-        atol, rtol = atol or 0.0, rtol or 0.0
-    if torch.isfinite(expected).all():
-        assert torch.isfinite(actual).all(), f"expected finite values, got NaN or inf — {what}:\n{actual}"
-    if expected.dim() == 0:
-        head = f"expected {expected.item():.8g}, got {actual.item():.8g} — {what}"
-    else:
-        err = (actual - expected).abs().max().item() if expected.numel() else 0.0
-        head = f"values differ by up to {err:.3g} — {what}"
-    torch.testing.assert_close(
-        actual, expected, atol=atol, rtol=rtol,
-        msg=lambda m: f"{head}\nexpected:\n{expected}\ngot:\n{actual}\n{m}")
 
 
 def _untouched(before, after, what):

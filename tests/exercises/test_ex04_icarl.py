@@ -24,6 +24,8 @@ from clcourse.memory import nme_logits as ref_nme_logits
 from clcourse.memory import nme_predict as ref_nme_predict
 from clcourse.methods.icarl import icarl_targets as ref_icarl_targets
 
+from checks import check_tensor
+
 EXERCISE_MODULE = "ex04_icarl"
 
 DTYPES = [torch.float64, torch.float32]
@@ -48,25 +50,6 @@ def _unit_rows(v):
     """Each row divided by its Euclidean length, written out: sqrt(Σ_j v_j²)."""
     return v / (v ** 2).sum(dim=-1, keepdim=True).sqrt()
 
-
-def check_tensor(actual, expected, what, atol=None, rtol=None):
-    """Assert that `actual` is a tensor like `expected` (type, shape, dtype, finite values, close).
-
-    What differs comes first in the message: the scoreboard shows only its first line, cut short."""
-    assert isinstance(actual, torch.Tensor), f"expected a torch.Tensor, got {type(actual).__name__} — {what}"
-    assert actual.shape == expected.shape, (
-        f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)} — {what}")
-    assert actual.dtype == expected.dtype, f"expected dtype {expected.dtype}, got {actual.dtype} — {what}"
-    actual, expected = actual.detach(), expected.detach()
-    if (atol is None) != (rtol is None):  # one tolerance given: the other is 0
-        atol, rtol = atol or 0.0, rtol or 0.0
-    if torch.isfinite(expected).all():
-        assert torch.isfinite(actual).all(), f"expected finite values, got NaN or inf — {what}:\n{actual}"
-    err = (actual - expected).abs().max().item() if expected.numel() else 0.0
-    head = f"values differ by up to {err:.3g} — {what}"
-    torch.testing.assert_close(
-        actual, expected, atol=atol, rtol=rtol,
-        msg=lambda m: f"{head}\nexpected:\n{expected}\ngot:\n{actual}\n{m}")
 
 
 def check_indices(actual, expected, what):
