@@ -1,14 +1,16 @@
-"""iCaRL's herding (Alg. 4) on one class's worth of MLP features: clcourse's pick by one
-matrix-vector product vs PyCIL's distance-per-candidate pick vs a per-candidate Python loop.
+"""iCaRL's herding (Alg. 4) on one class's worth of MLP features: clcourse's pick (a Gram-matrix row
+or one matrix-vector product) vs PyCIL's distance-per-candidate pick vs a per-candidate Python loop.
 
 What it measures: the time to choose m exemplars out of n = 6,000 features of dimension 400 (one
 MNIST digit through the split-MNIST network's MLP 784-400-400, as ``models.build_model`` makes it),
 each pick p_k = argmin_i ‖μ − (S_{k−1} + φ̄_i)/k‖ on L2-normalised features, for m = 200 (split
 MNIST with K = 2,000 after the last task), m = 1,000 (after the first task: the largest m it ever
-uses) and m = n (the full herding order), three ways:
+uses) and m = n (the full herding order), four ways:
 
-  (a) ``clcourse.memory.herding``: ‖μ − (S + φ̄_i)/k‖² expanded, so a pick is one ``addmv`` over the
-      n × d features and an argmin (picked samples masked by +inf);
+  (a) ``clcourse.memory.herding``: ‖μ − (S + φ̄_i)/k‖² expanded; for m < n/8 a pick is one ``addmv``
+      over the n × d features and an argmin (picked samples masked by +inf), for larger m the Gram
+      matrix ΦΦᵀ is made once and a pick adds one of its rows to float64 running scores;
+  (a0) the same without the Gram matrix (one ``addmv`` a pick for every m: clcourse before 2026-12-01);
   (b) PyCIL's ``_construct_exemplar`` rule, in torch: the n × d array (S + φ̄_i)/k built for every
       pick, its row distances to μ, an argmin, picked rows masked (PyCIL deletes them instead);
   (c) the rule written per candidate: a Python loop over the n samples for every pick.
@@ -17,23 +19,24 @@ Protocol: random weights (seed 0: the cost does not depend on the weights), the 
 images of digit 1 from real MNIST via ``clcourse.load_stream`` when the files are in $CLCOURSE_DATA
 (else random 400-d features: acceptable for timing only, and the script says which), plus a random
 Gaussian cloud of the same shape; float32, ``torch.set_num_threads(2)``. One warm-up call each;
-(a) and (b) timed ``--trials`` times (median and fastest), (c) on its first 3 picks, scaled to m.
-The pass mark on the values: (a) and (b) pick the same indices.
+(a), (a0) and (b) timed ``--trials`` times (median and fastest), (c) on its first 3 picks, scaled to m.
+The pass mark on the values: (a), (a0) and (b) pick the same indices.
 
 Measured record (2-core course machine, AMD EPYC, L3 8 MiB, torch 2.14.1+cu130, 2 threads, real
-MNIST, 2026-12-01; the two cores shared with other jobs, load average 2.4 to 4.2), median (fastest):
-    MNIST digit 1, 6,000 x 400:  (a) m=200:    393 ms (372) · m=1,000: 1,649 ms (1,437)
-                                     m=6,000: 10,017 ms (8,562)
-                                 (b) m=200:  6,306 ms (16x)  · m=1,000: 22,061 ms (13x)
-                                 (c) 254 ms a pick -> ~51 s for m=200 (~130x)
-    random cloud, 6,000 x 400:   (a) m=200: 329 ms · m=1,000: 1,513 ms · m=6,000: 9,123 ms;
-                                 (b) 16x and 19x slower; (c) 238 ms a pick
-    (a) and (b) picked the same indices for every m, on both inputs.
-Why m=1,000 takes over a second: a pick streams the whole 9.6 MB feature matrix, which is larger
-than the 8 MiB L3, so it comes from DRAM (~8 GB/s: 1.2 ms for the matrix-vector product alone); with
-n = 2,000 rows (3.2 MB, cache-resident) the same 1,000 picks take ~0.28 s, with n = 4,000 ~1.05 s.
-Pass mark (brief "memory.py"): "well under a second" for 6,000 x 400 holds for m=200 (~0.35 s),
-not for m=1,000 (1.2 to 1.7 s).
+MNIST, 2026-12-01 16:43 UTC, idle machine, --trials 3), median:
+    MNIST digit 1, 6,000 x 400:  (a) m=200: 202 ms · m=1,000: 591 ms · m=6,000: 1,111 ms
+                                 (a0) 221 ms · 1,049 ms (1.8x) · 6,416 ms (5.8x)
+                                 (b) 871 ms (4.3x) · 4,255 ms (7.2x) · not run
+                                 (c) 224 ms a pick -> ~45 s for m=200 (~220x)
+    random cloud, 6,000 x 400:   (a) 244 ms · 672 ms · 1,170 ms; (a0) 228 · 1,051 · 6,531 ms;
+                                 (b) 881 · 4,222 ms; (c) 203 ms a pick
+    (a), (a0), (b) picked the same indices for m = 200 and 1,000 on both inputs, and (a) = (a0) for the
+    whole order of the cloud; on MNIST's whole order (a) and (a0) part at a near-tie. With float32
+    running scores instead, (a) parts from the exact (float64) order at pick 324 of MNIST's m = 1,000.
+Why the addmv pick is slow for large m: it streams the whole 9.6 MB feature matrix, larger than the
+8 MiB L3, from DRAM every pick (~1 ms each); the Gram matrix (36 M entries, one matrix product at
+full speed) turns a pick into a read of one 24 KB row. Pass mark (brief "memory.py"): "well under a
+second" for 6,000 x 400 holds for m=200 (0.2 s) and m=1,000 (0.6 s).
 
 Run:  python benchmarks/herding_speed.py [--n 6000] [--trials 5] [--threads 2]
       (CLCOURSE_DATA must point at the data folder for real MNIST)
