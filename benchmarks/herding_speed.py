@@ -10,7 +10,7 @@ uses) and m = n (the full herding order), four ways:
   (a) ``clcourse.memory.herding``: ‖μ − (S + φ̄_i)/k‖² expanded; for m < n/8 a pick is one ``addmv``
       over the n × d features and an argmin (picked samples masked by +inf), for larger m the Gram
       matrix ΦΦᵀ is made once and a pick adds one of its rows to float64 running scores;
-  (a0) the same without the Gram matrix (one ``addmv`` a pick for every m: clcourse before 2026-12-01);
+  (a0) ``herding(..., gram=False)``: one ``addmv`` a pick for every m (clcourse before 2026-12-01);
   (b) PyCIL's ``_construct_exemplar`` rule, in torch: the n × d array (S + φ̄_i)/k built for every
       pick, its row distances to μ, an argmin, picked rows masked (PyCIL deletes them instead);
   (c) the rule written per candidate: a Python loop over the n samples for every pick.
@@ -51,18 +51,13 @@ import torch
 import torch.nn.functional as F
 
 import clcourse as cl
-from clcourse import memory
 from clcourse.memory import extract_features, herding
 from clcourse.models import make_backbone
 
 
 def matvec_herding(features, m):
     """(a0): clcourse's rule without the Gram matrix: one ``addmv`` over the n × d features a pick."""
-    saved, memory._GRAM_MAX = memory._GRAM_MAX, 0
-    try:
-        return herding(features, m)
-    finally:
-        memory._GRAM_MAX = saved
+    return herding(features, m, gram=False)
 
 
 def pycil_herding(features, m):

@@ -28,39 +28,51 @@ SELECTIONS = ("herding", "random")
 _GRAM_MAX = 1 << 26  # n·n entries (256 MB in float32) up to which herding may keep the Gram matrix
 
 
-def herding(features: torch.Tensor, m: int) -> torch.Tensor:
+def herding(features: torch.Tensor, m: int, *, gram: bool | None = None) -> torch.Tensor:
     """Indices of ``m`` rows of ``features`` (n, d) chosen by herding, in pick order (a LongTensor
-    on their device). ``m > n`` gives all n, in herding order: a small class keeps every image."""
+    on their device). ``m > n`` gives all n, in herding order: a small class keeps every image.
+    ``gram``: score with the Gram matrix (True) or one matrix-vector product a pick (False);
+    None picks the faster (the Gram matrix once 8m ≥ n, if it has at most 2^26 entries)."""
     # (float32 at least: in half precision the running sums drift)
     phi = F.normalize(_rows(features, "features").to(torch.promote_types(features.dtype,
                                                                          torch.float32)), dim=1)
-    (n, _), mu = phi.shape, phi.mean(0)
-    m = min(_count(m, "m"), n)
-    # ‖μ − (S + φ̄_i)/k‖² = const + (‖φ̄_i‖² − 2⟨w, φ̄_i⟩)/k² with w = kμ − S. ‖φ̄_i‖² is 1 (0 for an
-    # all-zero feature), set to +inf once i is picked. Small m: one matrix-vector product a pick.
-    # Large m (8m ≥ n): w ← w + μ − φ̄_p changes every score by −2⟨μ − φ̄_p, φ̄_i⟩, so with the Gram
-    # matrix ΦΦᵀ made once (a fast matrix product) a pick reads one of its rows, not all n × d
-    # features (memory-bound: m = 1,000 of 6,000 × 400 on 2 CPU threads 1.2 s -> see
-    # benchmarks/herding_speed.py). Those scores run in float64: summed in float32 over hundreds of
-    # picks they drift and break near-ties differently from the exact rule (MNIST: from pick 324).
-    if 8 * m >= n and n * n <= _GRAM_MAX and m > 1:
-        acc = torch.float32 if phi.device.type == "mps" else torch.float64  # (MPS has no float64)
-        rows = phi @ phi.T                          # row p: ⟨φ̄_p, φ̄_i⟩ for every i
-        a = phi.to(acc) @ mu.to(acc)                # ⟨μ, φ̄_i⟩, added k times: exact enough
-        score, step = (phi * phi).sum(1).to(acc) - 2 * a, lambda i: 2 * (rows[i][0] - a)
-    else:
-        w, score = mu.clone(), (phi * phi).sum(1)
-        step = None
-    picks = []
-    for _ in range(m):  # indices stay tensors: on a GPU the loop never waits for the device
-        i = (score if step else torch.addmv(score, phi, w, alpha=-2)).argmin(0, keepdim=True)
-        picks.append(i)
-        if step:
-            score += step(i)                     # the next pick's scores
-        else:
-            w += mu - phi[i][0]                  # w for the next pick: (k+1)μ − S_k
-        score[i] = float("inf")
+    m = min(_count(m, "m"), len(phi))
+    if gram is None:
+        gram = 8 * m >= len(phi) and len(phi) ** 2 <= _GRAM_MAX and m > 1
+    picks = (_herding_gram if gram else _herding_addmv)(phi, phi.mean(0), m)
     return torch.cat(picks) if picks else torch.zeros(0, dtype=torch.long, device=phi.device)
+
+
+# ‖μ − (S + φ̄_i)/k‖² = const + (‖φ̄_i‖² − 2⟨w, φ̄_i⟩)/k² with w = kμ − S, so step k picks the
+# argmin of ‖φ̄_i‖² − 2⟨w, φ̄_i⟩. ‖φ̄_i‖² is 1 (0 for an all-zero feature), set to +inf once i is
+# picked. Indices stay tensors: on a GPU the loops never wait for the device.
+
+def _herding_addmv(phi, mu, m):
+    """Small m: one matrix-vector product ⟨w, φ̄_i⟩ a pick."""
+    w, score, picks = mu.clone(), (phi * phi).sum(1), []
+    for _ in range(m):
+        i = torch.addmv(score, phi, w, alpha=-2).argmin(0, keepdim=True)
+        picks.append(i)
+        w += mu - phi[i][0]                     # w for the next pick: (k+1)μ − S_k
+        score[i] = float("inf")
+    return picks
+
+
+def _herding_gram(phi, mu, m):
+    """Large m: w ← w + μ − φ̄_p changes every score by −2⟨μ − φ̄_p, φ̄_i⟩, so with the Gram matrix
+    ΦΦᵀ made once (a fast matrix product) a pick reads one of its rows, not all n × d features
+    (memory-bound: see benchmarks/herding_speed.py). The scores run in float64: summed in float32
+    over hundreds of picks they drift and break near-ties differently (MNIST: from pick 324)."""
+    acc = torch.float32 if phi.device.type == "mps" else torch.float64  # (MPS has no float64)
+    rows = phi @ phi.T                          # row p: ⟨φ̄_p, φ̄_i⟩ for every i
+    a = phi.to(acc) @ mu.to(acc)                # ⟨μ, φ̄_i⟩, added k times: exact enough
+    score, picks = (phi * phi).sum(1).to(acc) - 2 * a, []
+    for _ in range(m):
+        i = score.argmin(0, keepdim=True)
+        picks.append(i)
+        score += 2 * (rows[i][0] - a)           # the next pick's scores
+        score[i] = float("inf")
+    return picks
 
 
 def random_selection(n: int, m: int, generator: torch.Generator | None = None) -> torch.Tensor:

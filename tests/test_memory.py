@@ -57,11 +57,12 @@ def memory_data(classes=(0, 1), n=30, d=5, seed=0):
 
 
 # --- herding ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("gram", [None, True, False])  # the automatic choice and both paths
 @pytest.mark.parametrize("seed", range(4))
-def test_herding_equals_a_naive_per_candidate_loop(seed):
+def test_herding_equals_a_naive_per_candidate_loop(seed, gram):
     f = cloud(40, 6, seed)
-    assert herding(f, 40).tolist() == naive_herding(f, 40)
-    assert herding(f, 7).tolist() == naive_herding(f, 7)
+    assert herding(f, 40, gram=gram).tolist() == naive_herding(f, 40)
+    assert herding(f, 7, gram=gram).tolist() == naive_herding(f, 7)
 
 
 def test_herding_first_pick_is_the_sample_nearest_the_mean_of_normalised_features():
