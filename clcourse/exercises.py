@@ -13,12 +13,21 @@ The exercise file is the solution file, byte for byte, with a header comment on 
 replaced (same indentation) by a TODO line and `raise NotImplementedError("ex00.1: ...")`.
 `ast` finds the function around each region; the replacement itself is done on lines, so everything
 outside the regions stays exactly as written. Command: `clcourse exercises [--check]`.
+
+Nothing a student wrote is overwritten without asking. Each generated file carries, in its header, a
+fingerprint (sha256) of its own text: a file whose text no longer matches it has been edited. `clcourse
+exercises` then refuses and lists the edited files; `--force` overwrites them and `--reset exNN` restores
+one lesson's file, each after copying the student's version to `exercises/.backup/`. (A file from before
+fingerprints counts as edited when any exercise function no longer ends with its stub's raise.)
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import io
+import shutil
+import time
 import re
 import sys
 import tokenize
@@ -35,6 +44,16 @@ _DOC_ID = re.compile(
     r"(?P<section>Lesson\s+\d{2}\s*§\s*\d+(?:\.\d+)*)\s*[—–\-:.]?\s*(?P<summary>.*)$"
 )
 _FILE_LESSON = re.compile(r"^ex(\d{2})_")
+_FINGERPRINT = re.compile(r"^# clcourse-exercises fingerprint: ([0-9a-f]{64})\r?\n", re.MULTILINE)
+BACKUP_DIR = ".backup"
+
+
+class EditedExercisesError(RuntimeError):
+    """Generating would overwrite exercise files a student has edited; ``files`` lists them."""
+
+    def __init__(self, files):
+        self.files = list(files)
+        super().__init__("edited exercise files: " + ", ".join(self.files))
 
 
 class ExerciseSourceError(ValueError):
@@ -200,8 +219,8 @@ def _header(filename: str) -> str:
     return (
         f"# Generated from solutions/{name} by `clcourse exercises`. This is YOUR file: replace each\n"
         f"# `raise NotImplementedError(...)` with your code, then grade it with `{grade}`.\n"
-        "# `clcourse exercises --check` only compares; plain `clcourse exercises` rewrites this file\n"
-        "# from solutions/ and overwrites your edits.\n"
+        "# `clcourse exercises` never overwrites your edits (it refuses unless --force, and keeps a copy\n"
+        "# in exercises/.backup/); `clcourse exercises --reset NN` restores this lesson's untouched file.\n"
     )
 
 
@@ -228,11 +247,70 @@ def generate_text(solution_source: str, filename: str) -> str:
         keep += 1
     head = "".join(line + "\n" for line in lines[:keep])
     text = head + _header(filename) + body[len(head):]
+    text = head + _header(filename) + _fingerprint_line(text) + body[len(head):]
     try:
         compile(text, filename, "exec")
     except SyntaxError as err:  # should not happen: it would be a bug in the generator
         raise ExerciseSourceError(f"{filename}:{err.lineno}: generated exercise does not compile: {err.msg}")
     return text
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(_FINGERPRINT.sub("", text, count=1).encode("utf-8")).hexdigest()
+
+
+def _fingerprint_line(text: str) -> str:
+    """The header line that records the sha256 of the generated text (without this line)."""
+    return f"# clcourse-exercises fingerprint: {_digest(text)}\n"
+
+
+def _all_stubs(text: str) -> bool:
+    """Is every exercise function of this (pre-fingerprint) file still the generated stub?"""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node)
+            if not (doc and _DOC_ID.match(doc.strip().splitlines()[0])):
+                continue
+            last = node.body[-1]  # the stub's raise ends the function until the student replaces it
+            stub = (isinstance(last, ast.Raise) and isinstance(last.exc, ast.Call)
+                    and getattr(last.exc.func, "id", "") == "NotImplementedError")
+            if not stub:
+                return False
+    return True
+
+
+def is_edited(path) -> bool:
+    """Has the student changed this generated exercise file? (See the module's docstring.)"""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    found = _FINGERPRINT.search(text)
+    if found:
+        return found.group(1) != _digest(text)
+    return not _all_stubs(text)
+
+
+def back_up(path) -> Path:
+    """Copy an exercise file to exercises/.backup/<name>.<timestamp> before it is overwritten."""
+    path = Path(path)
+    folder = path.parent / BACKUP_DIR
+    folder.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = folder / f"{path.name}.{stamp}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{path.name}.{stamp}-{n}"
+    shutil.copy2(path, target)
+    return target
 
 
 def _solution_files(solutions_dir: Path) -> list[Path]:
@@ -256,22 +334,53 @@ def list_exercises(solutions_dir) -> list[Exercise]:
     return sorted(exercises, key=lambda e: id_sort_key(e.exercise_id))
 
 
-def generate_all(solutions_dir, exercises_dir, check: bool = False) -> list[str]:
+def _lesson_files(solutions_dir: Path, lessons) -> list[Path]:
+    """The solution files of the given lessons ("02", "ex02", "ex02_ewc" or 2); every file if None."""
+    files = _solution_files(solutions_dir)
+    if lessons is None:
+        return files
+    chosen = []
+    for lesson in lessons:
+        digits = re.match(r"^(?:ex)?(\d{1,2})(?:[._].*)?$", str(lesson).strip())
+        number = digits.group(1).zfill(2) if digits else None
+        found = [p for p in files if number and p.name.startswith(f"ex{number}_")]
+        if not found:
+            known = ", ".join(p.name[2:4] for p in files) or "none"
+            raise ExerciseSourceError(f"no lesson {lesson!r} in {solutions_dir} (lessons: {known})")
+        chosen += [p for p in found if p not in chosen]
+    return chosen
+
+
+def generate_all(solutions_dir, exercises_dir, check: bool = False, force: bool = False,
+                 lessons=None, backups: list | None = None) -> list[str]:
     """Write exercises_dir/exNN_*.py from solutions_dir, or with `check=True` only compare.
 
     Returns the exercise files that differ (check) or were written (write), as strings. In check mode a
     file in exercises_dir with no solution counterpart is a difference too; write mode leaves it alone.
+    Write mode never overwrites a file the student has edited (``is_edited``): it writes nothing and
+    raises ``EditedExercisesError`` listing them, unless ``force``, which first copies each edited file
+    to ``exercises_dir/.backup/`` (the copies are appended to ``backups`` when given). ``lessons``: only
+    these lessons' files (e.g. ["02"]).
     """
     solutions_dir, exercises_dir = Path(solutions_dir), Path(exercises_dir)
     list_exercises(solutions_dir)  # validates every file and the uniqueness of ids across files
-    changed = []
-    for path in _solution_files(solutions_dir):
+    plan = []
+    for path in _lesson_files(solutions_dir, lessons):
         target = exercises_dir / path.name
         wanted = generate_text(path.read_bytes().decode("utf-8"), str(path)).encode("utf-8")
         if target.is_file() and target.read_bytes() == wanted:
             continue
-        changed.append(str(target))
-        if not check:
+        plan.append((target, wanted))
+    changed = [str(target) for target, _ in plan]
+    if not check:
+        edited = [target for target, _ in plan if is_edited(target)]
+        if edited and not force:
+            raise EditedExercisesError([str(t) for t in edited])
+        for target, wanted in plan:
+            if target in edited:
+                copy = back_up(target)
+                if backups is not None:
+                    backups.append(copy)
             exercises_dir.mkdir(parents=True, exist_ok=True)
             target.write_bytes(wanted)
     if check:
@@ -308,12 +417,31 @@ def main(argv=None) -> int:
                         help="only compare; exit 1 if exercises/ differs from the generator's output")
     parser.add_argument("--solutions", type=Path, help="solutions folder (default: <repo>/solutions)")
     parser.add_argument("--exercises", type=Path, help="exercises folder (default: <repo>/exercises)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite edited exercise files too (each is first copied to "
+                             "exercises/.backup/)")
+    parser.add_argument("--reset", nargs="+", metavar="NN",
+                        help="restore these lessons' exercise files as generated, e.g. --reset ex02 "
+                             "(your version is first copied to exercises/.backup/)")
     args = parser.parse_args(argv)
+    if args.check and (args.force or args.reset):
+        parser.error("--check only compares: it cannot be combined with --force or --reset")
     root = find_repo_root()
     solutions = args.solutions or root / "solutions"
     exercises = args.exercises or root / "exercises"
+    backups = []
     try:
-        changed = generate_all(solutions, exercises, check=args.check)
+        changed = generate_all(solutions, exercises, check=args.check, force=args.force or bool(args.reset),
+                               lessons=args.reset, backups=backups)
+    except EditedExercisesError as err:
+        print("Refusing to overwrite exercise files you have edited (nothing was written):",
+              file=sys.stderr)
+        for name in err.files:
+            print(f"  {_shown(name)}", file=sys.stderr)
+        print("To restore one lesson's file as generated: `clcourse exercises --reset NN` (for example "
+              "--reset 02); to regenerate everything: `clcourse exercises --force`. Either way your "
+              f"version is first copied to {_shown(exercises)}/{BACKUP_DIR}/.", file=sys.stderr)
+        return 1
     except (ExerciseSourceError, OSError, UnicodeDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -327,6 +455,8 @@ def main(argv=None) -> int:
         return 0
     for name in changed:
         print(f"wrote {_shown(name)}")
+    for copy in backups:
+        print(f"your edited version was kept as {_shown(copy)}")
     if not changed:
         print(f"{_shown(exercises)}/ is already up to date.")
     return 0

@@ -101,6 +101,14 @@ def full_fisher(model, data: TensorSet, masks=None, kind: str = "exact", *, n_sa
         return G.T @ G / len(x)  # the rows of G are √w·g, so GᵀG = Σ w g gᵀ
 
 
+def fisher_from_grads(per_sample_grads: dict) -> dict:
+    """The diagonal Fisher from per-example gradients: {name: (1/N) Σ_n g_n²}, g_n = ∇_θ log p(y_n|x_n)
+    stacked along dimension 0 of each tensor (N, *shape). With the true labels y_n this is the
+    "empirical" Fisher (Kunstner et al. 2019); with labels drawn from the model, the "sample" one.
+    Lesson 02 §5's reference; the mean of the squares, never the square of the mean (the "batched" kind)."""
+    return {name: g.detach().pow(2).mean(dim=0) for name, g in per_sample_grads.items()}
+
+
 def softmax_regression_fisher(W: torch.Tensor, x: torch.Tensor, b=None, mask=None) -> torch.Tensor:
     """The exact Fisher of softmax regression p = softmax(W x + b), in closed form (Lesson 02 §3).
 

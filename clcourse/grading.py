@@ -82,6 +82,9 @@ class _Collector:
                 # exercise (called by this one) is a plain failure: "needs ex00.1 first".
                 said = re.match(r"(ex\d{2}\.\d+):", raw["message"])
                 test["not_attempted_ids"] = {i for i in test["ids"] if not said or said.group(1) == i}
+                if said and said.group(1) not in test["ids"]:
+                    test["reason"] = (f"needs {said.group(1)} first (it is still a stub, and this "
+                                      f"exercise calls it)  [{test['name']}]")
         elif report.when == "call":
             test["outcome"] = "skipped" if report.skipped else "passed"
         elif report.skipped and test["outcome"] is None:
@@ -153,6 +156,7 @@ def grade(impl="exercises", lessons=None, repo=None, impl_dir=None, exercise=Non
     args = [str(f) for f in files] + [
         "--impl", impl, "--rootdir", str(repo), "-q", "--no-header", "--tb=no",
         "-p", "no:cacheprovider", "--continue-on-collection-errors",
+        "-o", "addopts=",  # the repository's own options (--nbval ...) need the dev extras
     ]
     if impl_dir:
         args += ["--impl-dir", str(graded_dir)]
@@ -186,9 +190,19 @@ def grade(impl="exercises", lessons=None, repo=None, impl_dir=None, exercise=Non
     return _rows(collector), collector, exit_code
 
 
-def run_scoreboard(impl="exercises", lessons=None, repo=None, stream=sys.stdout) -> int:
-    """Grade `<repo>/<impl>/` with the grading tests and print the scoreboard; 0 if all passed."""
-    graded = grade(impl, lessons, repo, stream=stream)
+def run_scoreboard(impl="exercises", lessons=None, repo=None, stream=sys.stdout, folder=None) -> int:
+    """Grade `<repo>/<impl>/` (or a student's collected exercises in ``folder``) with the grading
+    tests and print the scoreboard; 0 if all passed."""
+    if folder is not None:
+        folder = Path(folder)
+        if not folder.is_dir():
+            print(f"no such folder: {folder}", file=stream)
+            return 1
+        if not any(folder.glob("ex[0-9][0-9]_*.py")):
+            print(f"{folder} holds no exercise files (exNN_topic.py): give the student's exercises/ "
+                  "folder", file=stream)
+            return 1
+    graded = grade(impl, lessons, repo, impl_dir=folder, stream=stream)
     if graded is None:
         return 1
     rows, collector, exit_code = graded
@@ -200,7 +214,8 @@ def run_scoreboard(impl="exercises", lessons=None, repo=None, stream=sys.stdout)
     if not rows:
         print("no grading tests ran", file=stream)
         return 1
-    print(f"Scoreboard for {impl}/ ({len(collector.tests)} tests)\n", file=stream)
+    shown = f"{folder}" if folder is not None else f"{impl}/"
+    print(f"Scoreboard for {shown} ({len(collector.tests)} tests)\n", file=stream)
     width = max([len(names.get(i, "")) for i, _, _ in rows] + [0])
     for exercise_id, status, reason in rows:
         line = f"  {exercise_id:<8} {names.get(exercise_id, ''):<{width}}  {status}"
@@ -213,14 +228,17 @@ def run_scoreboard(impl="exercises", lessons=None, repo=None, stream=sys.stdout)
 
 
 def main(argv=None) -> int:
-    """`clcourse grade [--impl exercises|solutions] [--lesson NN ...]`."""
+    """`clcourse grade [--impl exercises|solutions | --dir FOLDER] [--lesson NN ...]`."""
     parser = argparse.ArgumentParser(prog="clcourse grade", description="Grade your exercises.")
     parser.add_argument("--impl", choices=("exercises", "solutions"), default="exercises",
                         help="what to grade: your exercises/ (default) or the reference solutions/")
+    parser.add_argument("--dir", type=Path, metavar="FOLDER",
+                        help="grade the exercise files in FOLDER instead (a student's hand-in: a copy "
+                             "of their exercises/ folder); lessons whose file is missing fail")
     parser.add_argument("--lesson", nargs="+", action="extend", metavar="NN",
                         help="only these lessons, e.g. --lesson 00 02")
     args = parser.parse_args(argv)
-    return run_scoreboard(impl=args.impl, lessons=args.lesson)
+    return run_scoreboard(impl=args.impl, lessons=args.lesson, folder=args.dir)
 
 
 if __name__ == "__main__":

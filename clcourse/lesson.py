@@ -1,14 +1,20 @@
 """Helpers every lesson notebook uses: printing numbers stably, comparing a student's result with the
 reference, and running a student's exercise from a "Your turn" cell without ever stopping the lesson.
 
-    from clcourse.lesson import fmt, same, your_turn
+    from clcourse.lesson import claim, fmt, lesson_settings, same, your_turn
     your_turn("ex01.2", "average_accuracy", (R,), metrics.average_accuracy, module="ex01_forgetting")
+
+A lesson's claims about trained numbers are checked with ``claim`` instead of a bare ``assert``: with the
+lesson's own settings (as nbval runs it) a false claim raises ``ClaimFailed``, in words; once a student has
+changed a setting (registered with ``lesson_settings`` in the setup cell, or passed to ``claim``), the
+same claim prints what it found and lets the notebook go on.
 """
 from __future__ import annotations
 
 import copy
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 import torch
@@ -54,6 +60,72 @@ def same(a, b, tol: float | None = None) -> bool:
     return abs(a - b) <= (1e-9 if tol is None else tol) * max(1.0, abs(b))
 
 
+class ClaimFailed(AssertionError):
+    """A lesson's claim did not hold with the lesson's own settings: the lesson (or the machine) is at
+    fault, not the student. nbval fails on it."""
+
+
+_SETTINGS: dict = {}  # name → (the lesson's value, the value in use), from lesson_settings()
+
+
+def lesson_settings(**settings) -> None:
+    """Register the settings a lesson's claims were written for, each as ``NAME=(lesson's value, value
+    in use)``, e.g. ``lesson_settings(PROFILE=("class", PROFILE), SEED=(0, SEED))`` in the setup cell.
+    Registering again replaces the earlier registration."""
+    for name, pair in settings.items():
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise TypeError(f"lesson_settings({name}=...) takes a pair (lesson's value, value in use), "
+                            f"got {pair!r}")
+    _SETTINGS.clear()
+    _SETTINGS.update(settings)
+
+
+def _changed(settings: dict) -> dict:
+    return {name: pair for name, pair in settings.items() if pair[0] != pair[1]}
+
+
+def claim(holds, text: str, detail: str = "", **settings) -> bool:
+    """Check one of the lesson's claims, e.g. ``claim(ewc > ft, "EWC keeps more of task 1", f"{ewc:.2f}
+    vs {ft:.2f}")``. ``settings`` adds ``NAME=(lesson's value, value in use)`` pairs to those registered
+    by ``lesson_settings``. Returns True when the claim holds. When it does not: with every setting at
+    the lesson's value, raises ``ClaimFailed`` saying so in words; with a setting changed, prints
+    "this claim holds in the class profile; with your settings (...) it does not: ..." and returns
+    False, so a student exploring is told, not stopped."""
+    holds = bool(holds)
+    if holds:
+        return True
+    merged = {**_SETTINGS, **settings}
+    found = f" ({detail})" if detail else ""
+    changed = _changed(merged)
+    if changed:
+        yours = ", ".join(f"{name}={now!r} instead of {was!r}" for name, (was, now) in changed.items())
+        print(f"this claim holds in the class profile; with your settings ({yours}) it does not: "
+              f"{text}{found}")
+        return False
+    ours = ", ".join(f"{name}={was!r}" for name, (was, _) in merged.items()) or "its defaults"
+    raise ClaimFailed(f"the lesson claims: {text} — with the lesson's own settings ({ours}) it does "
+                      f"not hold here{found}. Tell your instructor: the text beside this cell is wrong "
+                      "on this machine.")
+
+
+def _short(value, limit: int = 160) -> str:
+    """A value as one short line for a check cell's mismatch message."""
+    if torch.is_tensor(value):
+        v = value.detach().cpu()
+        text = (f"tensor{tuple(v.shape)} {v.dtype}: " +
+                (fmt(v.flatten()[:8].double()) if v.is_floating_point() else str(v.flatten()[:8].tolist())))
+        if v.numel() > 8:
+            text = text.rstrip("]") + ", …]"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k!r}: {_short(v, 60)}" for k, v in value.items()) + "}"
+    elif isinstance(value, (list, tuple)):
+        text = "(" + ", ".join(_short(v, 60) for v in value) + ")"
+    else:
+        text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def exercise_path(module: str) -> Path:
     """``exercises/<module>.py`` of the course repository (found from the working folder, else next
     to the installed package), where the student writes their code."""
@@ -78,17 +150,29 @@ def your_turn(label: str, name: str, args: tuple, reference, module: str,
     try:
         yours = load_exercise(module)
         # A copy: the student's function may change its inputs without spoiling the reference's.
-        ok = same(getattr(yours, name)(*copy.deepcopy(args)), reference(*args), tol)
-    except NotImplementedError:
+        got = getattr(yours, name)(*copy.deepcopy(args))
+    except NotImplementedError as err:
+        # The stub says which exercise it belongs to ("ex02.3: ..."): a stub of an *earlier* exercise
+        # that this one calls is not this exercise's fault.
+        stub = re.match(r"(ex\d{2}\.\d+):", str(err))
+        own = re.match(r"ex\d{2}\.\d+", label)  # a label may carry words after the id
+        if stub and stub.group(1) != (own.group(0) if own else label):
+            print(f"{label} {name}: needs {stub.group(1)} first — your {name} calls it, and it is still "
+                  f"a stub in exercises/{module}.py")
+            return None
         print(f"{label} {name}: not attempted yet — write it in exercises/{module}.py, "
               "then rerun this cell")
         return None
     except Exception as err:  # a typo, a wrong shape, a missing file: say so, don't stop the lesson
         print(f"{label} {name}: your code raised {type(err).__name__}: {err}")
         return False
-    print(f"{label} {name}: " + ("match with the reference" if ok else
-          "MISMATCH with the reference — check shapes, dtypes and values; "
-          f"`clcourse grade --lesson {lesson}` says more"))
+    expected = reference(*args)
+    ok = same(got, expected, tol)
+    if ok:
+        print(f"{label} {name}: match with the reference")
+    else:
+        print(f"{label} {name}: MISMATCH with the reference — `clcourse grade --lesson {lesson}` says more\n"
+              f"  yours:     {_short(got)}\n  reference: {_short(expected)}")
     return ok
 
 

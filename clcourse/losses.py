@@ -50,7 +50,41 @@ def distillation(student: torch.Tensor, teacher: torch.Tensor, T: float = 2.0, *
     log_q = torch.log_softmax(student / T, dim=-1)
     # 0 · log q = 0 where the target is 0, even where log q = −inf (a masked student unit).
     loss = -(p * log_q.masked_fill(p == 0, 0.0)).sum(-1).mean()
-    return loss * T ** 2 if t_squared else loss
+    # .to: a 0-d tensor T of another dtype (torch.tensor(2.0)) must not promote the student's dtype.
+    return (loss * T ** 2).to(loss.dtype) if t_squared else loss
+
+
+def distillation_gradient(student: torch.Tensor, teacher: torch.Tensor, T: float = 2.0) -> torch.Tensor:
+    """∂C/∂z = (q − p) / T, one row per example: the gradient of each example's own soft cross-entropy
+    C = −Σ_i p_i log q_i in the student's logits z (Hinton et al. 2015, §2.1, Eq. 2), without the T²
+    and without the batch mean of ``distillation``. Computed from the formula, no autograd."""
+    return (tempered_softmax(student, T) - tempered_softmax(teacher, T)) / T
+
+
+def hard_and_soft(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor, T: float = 2.0,
+                  alpha: float = 0.5) -> torch.Tensor:
+    """Hinton et al. 2015's student loss, §2 ("a weighted average of two different objective
+    functions"): α · CE(labels, logits) at T = 1 + (1 − α) · T² · C(teacher, student) at T, both
+    batch means. α = 1: training on the labels alone; α = 0: distillation alone."""
+    hard = torch.nn.functional.cross_entropy(logits, labels)
+    return alpha * hard + (1 - alpha) * distillation(logits, teacher, T)
+
+
+def lwf_loss(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor, old_units, T: float = 2.0,
+             lam: float = 1.0, *, t_squared: bool = False) -> torch.Tensor:
+    """Learning without Forgetting's loss on a batch of the new task (Li & Hoiem 2016, §3):
+
+        L = L_new + λ_o · L_old,   L_new = CE(labels, logits) over every unit,
+        L_old = −Σ_i y'_o,i log ŷ'_o,i   over the old units only, both at temperature T
+
+    (the paper writes y' = y^{1/T} / Σ_j y_j^{1/T} on the probabilities, which is softmax(logits / T);
+    T = 2, λ_o = 1 in most of its experiments; weight decay R is the optimiser's). ``teacher``: the
+    frozen old network's logits on the same images, one column per entry of ``old_units`` (column
+    indices of ``logits``, in any order). The paper has no T² on L_old: ``t_squared=True`` adds it
+    (lesson 03's exercise ex03.5, and ``clcourse.methods.LwF``'s default). One group of old units; the
+    method (``clcourse.methods.lwf``) averages several (task-IL heads) and offers other weightings."""
+    hard = torch.nn.functional.cross_entropy(logits, labels)
+    return hard + lam * distillation(logits[:, old_units], teacher, T, t_squared=t_squared)
 
 
 def mix_current_replay(current: torch.Tensor, replayed: torch.Tensor, k: int) -> tuple:

@@ -10,6 +10,8 @@ nearest-mean-of-exemplars (NME) classifier built on them. Lesson 04.
   runs a related Welling-style iteration). "random" selection: a uniform subset.
 * Reduction (Alg. 5): exemplars are stored in pick order and shrinking keeps the first m, so
   herding's set for m is a prefix of its set for any larger m.
+* Normalisation: ``unit_rows`` divides each row by its length after an exact power-of-two rescaling,
+  so float32 features of any size (1e20 overflows when squared) are normalised; a zero row stays zero.
 * NME (Alg. 1): class y's prototype is the mean of its exemplars' normalised features under
   the CURRENT network, re-normalised (with ``flip``: over each image and its mirror, as the CIFAR
   code does); a test image goes to the prototype nearest to its normalised feature.
@@ -25,6 +27,41 @@ from .data.scenarios import TensorSet
 SELECTIONS = ("herding", "random")
 
 
+def unit_rows(v: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``v`` with every slice along ``dim`` divided by its Euclidean length, φ̄ = φ / ‖φ‖ (Rebuffi et
+    al. 2017, Alg. 1 and 4: features and class means are L2-normalised). Each slice is first scaled by
+    a power of two near its largest |entry|: exact in floating point, so the result equals
+    ``F.normalize(v, dim=dim)`` wherever that neither overflows (float32 entries above ~1e19 square to
+    inf) nor underflows or hits its 1e-12 floor; here those rows are normalised too. An all-zero
+    slice has no direction: it stays zero (``F.normalize``'s rule). NaN and inf entries give NaN."""
+    if v.numel() == 0:
+        return v.clone()
+    peak = v.detach().abs().amax(dim=dim, keepdim=True)
+    _, exponent = torch.frexp(torch.where(torch.isfinite(peak), peak, torch.ones_like(peak)))
+    two = torch.tensor(2.0, dtype=v.dtype, device=v.device)
+    half = torch.div(-exponent, 2, rounding_mode="floor")  # two steps: 2^±150 overflows float32
+    return F.normalize(v * two.pow(half) * two.pow(-exponent - half), dim=dim)
+
+
+def nme_distances(features: torch.Tensor, means: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """(B, n_classes) Euclidean distances ‖φ̄(x) − μ̄_y‖ (not squared) from each row of ``features``
+    to each row of ``means``: what Rebuffi et al.'s Alg. 1 minimises over y. ``normalize``: L2-normalise
+    both first (``unit_rows``; the distances then lie in [0, 2]); False: the raw vectors."""
+    f, mu = _rows(features, "features"), _rows(means, "means")
+    if normalize:
+        f, mu = unit_rows(f, dim=1), unit_rows(mu, dim=1)
+    return torch.linalg.vector_norm(f[:, None, :] - mu[None, :, :], dim=2)
+
+
+def keep_first(exemplar_indices: dict, m: int) -> dict:
+    """Rebuffi et al. 2017, Alg. 5 ("ReduceExemplarSet"): a new dict, same keys in the same order,
+    each value's first ``m`` entries (all of them if fewer), cloned. The values are in herding order,
+    so the first m are herding's own set for m. ``m``: an int >= 0 (a bool or a negative m raises
+    ValueError: ``v[:-1]`` would drop the last exemplar)."""
+    m = _count(m, "m")
+    return {c: v[:m].clone() for c, v in exemplar_indices.items()}
+
+
 _GRAM_MAX = 1 << 26  # n·n entries (256 MB in float32) up to which herding may keep the Gram matrix
 
 
@@ -34,8 +71,8 @@ def herding(features: torch.Tensor, m: int, *, gram: bool | None = None) -> torc
     ``gram``: score with the Gram matrix (True) or one matrix-vector product a pick (False);
     None picks the faster (the Gram matrix once 8m ≥ n, if it has at most 2^26 entries)."""
     # (float32 at least: in half precision the running sums drift)
-    phi = F.normalize(_rows(features, "features").to(torch.promote_types(features.dtype,
-                                                                         torch.float32)), dim=1)
+    phi = unit_rows(_rows(features, "features").to(torch.promote_types(features.dtype,
+                                                                       torch.float32)), dim=1)
     m = min(_count(m, "m"), len(phi))
     if gram is None:
         gram = 8 * m >= len(phi) and len(phi) ** 2 <= _GRAM_MAX and m > 1
@@ -104,7 +141,7 @@ def nme_logits(features: torch.Tensor, means: torch.Tensor, normalize: bool = Tr
     ``means`` (a class without a prototype, see ``class_means``) scores −inf."""
     f, mu = _rows(features, "features"), _rows(means, "means")
     if normalize:
-        f, mu = F.normalize(f, dim=1), F.normalize(mu, dim=1)
+        f, mu = unit_rows(f, dim=1), unit_rows(mu, dim=1)
     scores = -torch.cdist(f, mu.nan_to_num()).pow(2)
     return scores.masked_fill(mu.isnan().any(1), float("-inf"))
 
@@ -171,8 +208,8 @@ class ExemplarMemory:
     def reduce(self, m: int | None = None) -> None:
         """Keep the first ``m`` exemplars of every class (default: the current m)."""
         m = self.m() if m is None else _count(m, "m")
-        for c in self.x:  # cloned: a view would keep the dropped images alive
-            self.x[c], self.t[c] = self.x[c][:m].clone(), self.t[c][:m].clone()
+        # cloned: a view would keep the dropped images alive
+        self.x, self.t = keep_first(self.x, m), keep_first(self.t, m)
         self._set = None
 
     def as_tensorset(self) -> TensorSet | None:

@@ -16,8 +16,8 @@ from torch import Tensor
 
 __all__ = [
     "stable_softmax", "log_softmax", "cross_entropy_from_logits", "mse",
-    "relu", "relu_grad", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad",
-    "two_layer_forward", "two_layer_backward", "sgd_momentum_step",
+    "relu", "relu_grad", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "activation_and_derivative",
+    "two_layer_forward", "two_layer_backward", "two_layer_gradients", "sgd_momentum_step",
 ]
 
 
@@ -106,6 +106,17 @@ def tanh_grad(z: Tensor) -> Tensor:
     return 1 - torch.tanh(z) ** 2
 
 
+ACTIVATIONS = {"relu": (relu, relu_grad), "sigmoid": (sigmoid, sigmoid_grad), "tanh": (tanh, tanh_grad)}
+
+
+def activation_and_derivative(name: str, z: Tensor):
+    """(f(z), f'(z)) for f = "relu", "sigmoid" or "tanh" (the functions above); ValueError otherwise."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected 'relu', 'sigmoid' or 'tanh'")
+    f, df = ACTIVATIONS[name]
+    return f(z), df(z)
+
+
 # ---------------------------------------------------------------- §4 hidden layers, §7 backpropagation
 
 def two_layer_forward(x: Tensor, W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor):
@@ -144,6 +155,12 @@ def two_layer_backward(cache: dict, targets: Tensor) -> dict:
     dW1 = dz1.T @ x
     db1 = dz1.sum(dim=0)
     return {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}
+
+
+def two_layer_gradients(x: Tensor, W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor, targets: Tensor) -> dict:
+    """∂L/∂(W1, b1, W2, b2) of the mean cross-entropy: `two_layer_forward`, then `two_layer_backward`."""
+    _, cache = two_layer_forward(x, W1, b1, W2, b2)
+    return two_layer_backward(cache, targets)
 
 
 def sgd_momentum_step(params: Sequence[Tensor], grads: Sequence[Tensor],

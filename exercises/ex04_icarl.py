@@ -1,16 +1,17 @@
 # Generated from solutions/ex04_icarl.py by `clcourse exercises`. This is YOUR file: replace each
 # `raise NotImplementedError(...)` with your code, then grade it with `clcourse grade --lesson 04`.
-# `clcourse exercises --check` only compares; plain `clcourse exercises` rewrites this file
-# from solutions/ and overwrites your edits.
+# `clcourse exercises` never overwrites your edits (it refuses unless --force, and keeps a copy
+# in exercises/.backup/); `clcourse exercises --reset NN` restores this lesson's untouched file.
+# clcourse-exercises fingerprint: 46a61b79b8afbf067315dc20a6a828071fd7292052bb362c2d1dc78281bb442a
 """Lesson 04 — iCaRL: the exemplar memory, herding, the nearest mean of exemplars: exercises.
 
 Write each function below, then grade your work with the grading tests of this lesson
 (`tests/exercises/test_ex04_icarl.py`, or `clcourse grade --lesson 04`). Each exercise says which lesson
-section explains it. Use plain tensor operations (`torch.linalg.vector_norm`, `mean`, `sum`, `argmin`,
-broadcasting, indexing, `torch.nn.functional.one_hot`, `torch.sigmoid`, a Python loop where the
+section explains it. Use plain tensor operations (`torch.linalg.vector_norm`, `F.normalize`, `mean`, `sum`,
+`argmin`, broadcasting, indexing, `F.one_hot`, `torch.sigmoid`, a Python loop where the
 exercise says so): the point is to see every step. The tests compare your results with `clcourse`'s
-own implementations (`clcourse.memory`: `herding`, `nme_logits`, `nme_predict`, `ExemplarMemory`;
-`clcourse.methods.icarl.icarl_targets`) and with independent oracles (a literal per-candidate loop,
+own implementations (`clcourse.memory`: `herding`, `nme_distances`, `nme_predict`, `keep_first`,
+`ExemplarMemory`; `clcourse.methods.icarl.icarl_targets`) and with independent oracles (a literal per-candidate loop,
 distances written out as explicit sums, cases small enough to do by hand) — write yours without
 looking at them first.
 
@@ -20,7 +21,13 @@ of features is a float tensor (n, d) whose ROWS are the examples. iCaRL works wi
 features, each row divided by its own Euclidean length:
     φ̄(x) = φ(x) / ‖φ(x)‖,        ‖v‖ = sqrt(Σ_j v_j²)
 (`torch.linalg.vector_norm(f, dim=1, keepdim=True)`: the norm of each ROW, dim=1, kept as a column so
-that it broadcasts). You may assume no feature row is all zeros. The memory keeps K exemplars in all:
+that it broadcasts). Two cases need care wherever you normalise:
+  * huge or tiny entries: in float32, 1e20² = 1e40 overflows to inf (and 1e-25² underflows to 0), so
+    ‖v‖ computed directly is inf (or 0) although v / ‖v‖ is an ordinary unit vector. Divide the row by
+    its largest |entry| first (the direction does not change), then by its norm.
+  * an all-zero row has no direction: it stays all zero (the rule of `F.normalize`, which divides by
+    max(‖v‖, 1e-12)) — never NaN. (Mind the first step: 0 / 0 is NaN.)
+The memory keeps K exemplars in all:
 m = K // t per class once t classes are kept, each class's exemplars in the order herding picked them.
 Indices are int64 (LongTensor). Return new tensors and dicts: never modify an input.
 """
@@ -28,15 +35,52 @@ import torch
 import torch.nn.functional as F
 
 
+# ---------------------------------------------------------------- §2 the budget and its reduction
+
+def exemplars_per_class(budget, n_classes):
+    """ex04.1 · Lesson 04 §2 — Exemplars per class: m = budget // n_classes, as a Python int.
+
+    budget: K, the exemplars the memory may keep in all; n_classes: t, the classes it keeps. Both must
+    be positive Python ints (not a float such as 2000.0, not a string, not None, and not a bool: True
+    is an int to Python, but it is not a count): otherwise raise ValueError. Rebuffi et al. 2017,
+    Alg. 2: m ← K / t, rounded DOWN, so that the t classes together never keep more than K:
+    m · t ≤ K < (m + 1) · t. (Rounding up, as iCaRL's original Theano code does, can keep a few more
+    than K.) If m would be 0 (fewer exemplars than classes: K < t), the memory cannot keep one of each
+    class: raise ValueError. Return a Python int (`/` returns a float: 2000 / 10 = 200.0).
+    """
+    # TODO ex04.1 (Lesson 04 §2): Exemplars per class: m = budget // n_classes, as a Python int.
+    raise NotImplementedError("ex04.1: exemplars_per_class is not implemented yet — see Lesson 04 §2")
+
+
+def reduce_exemplars(exemplar_indices, m):
+    """ex04.2 · Lesson 04 §2 — Shrink every class's exemplars to its first m, in herding order.
+
+    exemplar_indices: a dict {class: LongTensor (n_c,)}, each class's exemplar indices in the order
+    herding picked them (the first pick first); the classes come in any order (not sorted). m: a
+    Python int ≥ 0 (a negative m, a non-int or a bool: raise ValueError — `v[:-1]` would silently
+    drop the LAST exemplar instead). Rebuffi et al. 2017, Alg. 5 ("ReduceExemplarSet"):
+    P_y ← (p_1, ..., p_m), the FIRST m of each list; a class that has fewer keeps all of them.
+    Because herding picks greedily, the first m are exactly the exemplars herding would pick for m:
+    shrinking never needs the images again.
+    Return a NEW dict with the same classes in the same order (do not sort them), each value a NEW
+    LongTensor: never modify the input dict, and copy the kept part: a slice is a view that shares the
+    input's memory (clcourse's memory copies too, so that the dropped images can be freed). Do not
+    sort or otherwise reorder the indices: their order is the herding order.
+    """
+    # TODO ex04.2 (Lesson 04 §2): Shrink every class's exemplars to its first m, in herding order.
+    raise NotImplementedError("ex04.2: reduce_exemplars is not implemented yet — see Lesson 04 §2")
+
+
 # ---------------------------------------------------------------- §3 herding
 
 def herding_selection(features, m):
-    """ex04.1 · Lesson 04 §3 — Herding: the indices of m exemplars of one class, in pick order.
+    """ex04.3 · Lesson 04 §3 — Herding: the indices of m exemplars of one class, in pick order.
 
     features: a float tensor (n, d), the n training images of ONE class (float32 or float64, possibly
-    non-contiguous: a transposed or sliced tensor); m: a Python int ≥ 0. Rebuffi et al. 2017, Alg. 4
+    non-contiguous: a transposed or sliced tensor; entries possibly huge or tiny, rows possibly all
+    zero: see the module docstring); m: a Python int ≥ 0. Rebuffi et al. 2017, Alg. 4
     ("ConstructExemplarSet"), on L2-normalised features:
-        φ̄_i = φ_i / ‖φ_i‖                 (normalise each row first)
+        φ̄_i = φ_i / ‖φ_i‖                 (normalise each row first; a zero row stays zero)
         μ = (1/n) Σ_i φ̄_i                 (the class mean of the NORMALISED features; do not normalise μ)
         for k = 1, ..., m:
             p_k = argmin over the rows i not picked yet of  ‖ μ − (S_{k−1} + φ̄_i) / k ‖
@@ -54,74 +98,60 @@ def herding_selection(features, m):
     `argmin`. A second loop over the candidates also gives the right answer, only slowly (n·m norms).
     Do not normalise in place (`features /= ...` changes the caller's tensor).
     """
-    # TODO ex04.1 (Lesson 04 §3): Herding: the indices of m exemplars of one class, in pick order.
-    raise NotImplementedError("ex04.1: herding_selection is not implemented yet — see Lesson 04 §3")
+    # TODO ex04.3 (Lesson 04 §3): Herding: the indices of m exemplars of one class, in pick order.
+    raise NotImplementedError("ex04.3: herding_selection is not implemented yet — see Lesson 04 §3")
 
 
 # ---------------------------------------------------------------- §4 the nearest mean of exemplars
 
+def worked_example_distances(test_vector, class_means, normalize):
+    """ex04.4 · Lesson 04 §4 — The distances of a worked example: one test vector to each class mean.
+
+    test_vector: a float tensor (d,), one feature; class_means: a float tensor (n_classes, d) of the
+    same dtype, one class mean per row; normalize: a bool. Return the (n_classes,) Euclidean
+    distances, a tensor of the inputs' dtype:
+        d_y = ‖ v − μ_y ‖ = sqrt( Σ_j (v_j − μ_yj)² )
+    NOT squared. With normalize=True (iCaRL's rule, Rebuffi et al. 2017, Alg. 1), first
+    L2-normalise the test vector (v / ‖v‖) and every mean row (μ_y / ‖μ_y‖, each row by its own norm;
+    huge, tiny and zero vectors as the module docstring says); the distances then lie in [0, 2]
+    (0: the same direction — parallel vectors are at distance 0 exactly, up to rounding; √2:
+    orthogonal; 2: opposite). With normalize=False, the raw vectors. Take the distance as the norm of
+    the difference: with unit vectors ‖a − b‖² = 2 − 2⟨a, b⟩ is true on paper, but in float32 its
+    rounding error near a = b is ~1e-4 after the square root (or a NaN). The notebook uses it to check
+    seed 000's worked example: the nearest mean (the smallest d_y) is NME's answer.
+    Inputs may be non-contiguous; do not modify them.
+    """
+    # TODO ex04.4 (Lesson 04 §4): The distances of a worked example: one test vector to each class mean.
+    raise NotImplementedError("ex04.4: worked_example_distances is not implemented yet — see Lesson 04 §4")
+
+
 def nme_predict(features, class_means, normalize=True):
-    """ex04.2 · Lesson 04 §4 — The nearest-mean-of-exemplars classifier: the class of each feature.
+    """ex04.5 · Lesson 04 §4 — The nearest-mean-of-exemplars classifier: the class of each feature.
 
     features: a float tensor (B, d), one test image's feature per row; class_means: a float tensor
     (C, d) of the same dtype, row y the mean of class y's exemplars (the prototype μ_y); normalize: a
     bool. Rebuffi et al. 2017, Alg. 1 ("classify"):
         y*(x) = argmin over y of ‖ φ̄(x) − μ̄_y ‖
     With normalize=True (iCaRL), L2-normalise BOTH: every feature row and every mean row (each row by its
-    own norm, dim=1). The means must be re-normalised even when they are averages of normalised
-    features: an average of unit vectors is shorter than 1, and a class whose exemplars spread more
-    would get a shorter mean. With normalize=False, use the raw vectors: plain Euclidean distances.
+    own norm, dim=1; huge, tiny and zero rows as the module docstring says). The means must be
+    re-normalised even when they are averages of normalised features: an average of unit vectors is
+    shorter than 1, and a class whose exemplars spread more would get a shorter mean. With
+    normalize=False, use the raw vectors: plain Euclidean distances.
     Return a LongTensor (B,): for each row of features, the index (0..C−1) of the nearest mean — the
-    SMALLEST distance (argmin), never the largest. Ties: the lowest class index (what `argmin` does).
+    SMALLEST distance (argmin), never the largest. Ties: the lowest class index (what `argmin` does);
+    a zero feature row is at distance 1 from every normalised mean, so it goes to class 0.
     Inputs may be non-contiguous; do not modify them.
     Hint: all distances at once by broadcasting, `f[:, None, :] − mu[None, :, :]` is (B, C, d); its norm
     over the last dimension is (B, C). (`torch.cdist(f, mu)` computes the same (B, C) with less memory.)
-    With unit vectors ‖a − b‖² = 2 − 2⟨a, b⟩: the nearest mean is the most cosine-similar one — but
-    only after normalising.
     """
-    # TODO ex04.2 (Lesson 04 §4): The nearest-mean-of-exemplars classifier: the class of each feature.
-    raise NotImplementedError("ex04.2: nme_predict is not implemented yet — see Lesson 04 §4")
-
-
-# ---------------------------------------------------------------- §2 the budget and its reduction
-
-def exemplars_per_class(budget, n_classes):
-    """ex04.3 · Lesson 04 §2 — Exemplars per class: m = budget // n_classes, as a Python int.
-
-    budget: K, the exemplars the memory may keep in all; n_classes: t, the classes it keeps. Both must
-    be positive Python ints (not a float such as 2000.0, not a string, not None): otherwise raise
-    ValueError. Rebuffi et al. 2017, Alg. 2: m ← K / t, rounded DOWN (integer division, `//`), so
-    that the t classes together never keep more than K: m · t ≤ K < (m + 1) · t.
-    (Rounding up, as iCaRL's original Theano code does, can keep a few more than K.) If m would be 0
-    (fewer exemplars than classes: K < t), the memory cannot keep one of each class: raise ValueError.
-    Return a Python int (`/` returns a float, 2000 / 10 = 200.0: use `//`).
-    """
-    # TODO ex04.3 (Lesson 04 §2): Exemplars per class: m = budget // n_classes, as a Python int.
-    raise NotImplementedError("ex04.3: exemplars_per_class is not implemented yet — see Lesson 04 §2")
-
-
-def reduce_exemplars(exemplar_indices, m):
-    """ex04.4 · Lesson 04 §2 — Shrink every class's exemplars to its first m, in herding order.
-
-    exemplar_indices: a dict {class: LongTensor (n_c,)}, each class's exemplar indices in the order
-    herding picked them (best first); m: a Python int ≥ 0 (a negative or non-int m: raise ValueError —
-    `v[:-1]` would silently drop the LAST exemplar instead). Rebuffi et al. 2017, Alg. 5
-    ("ReduceExemplarSet"): P_y ← (p_1, ..., p_m), the FIRST m of each list; a class that has fewer
-    keeps all of them. Because herding picks greedily, the first m are exactly the exemplars herding
-    would pick for m: shrinking never needs the images again.
-    Return a NEW dict with the same classes in the same order, each value a NEW LongTensor: never modify
-    the input dict, and clone the kept part (`v[:m].clone()`): a slice is a view that shares the input's
-    memory (clcourse's memory clones too, so that the dropped images can be freed). Do not sort or
-    otherwise reorder the indices: their order is the herding order.
-    """
-    # TODO ex04.4 (Lesson 04 §2): Shrink every class's exemplars to its first m, in herding order.
-    raise NotImplementedError("ex04.4: reduce_exemplars is not implemented yet — see Lesson 04 §2")
+    # TODO ex04.5 (Lesson 04 §4): The nearest-mean-of-exemplars classifier: the class of each feature.
+    raise NotImplementedError("ex04.5: nme_predict is not implemented yet — see Lesson 04 §4")
 
 
 # ---------------------------------------------------------------- §5 the representation update
 
 def icarl_targets(labels, n_units, old_logits, T=1.0):
-    """ex04.5 · Lesson 04 §5 — iCaRL's binary cross-entropy targets, with the old network's outputs.
+    """ex04.6 · Lesson 04 §5 — iCaRL's binary cross-entropy targets, with the old network's outputs.
 
     labels: int64 (B,), each a unit index in 0..n_units−1 (new classes and, for exemplars, old ones);
     n_units: the number of output units trained now (old + new); old_logits: the frozen previous
@@ -138,26 +168,9 @@ def icarl_targets(labels, n_units, old_logits, T=1.0):
     Return a NEW float tensor (B, n_units) of old_logits' dtype (float32 when old_logits is None):
     the one-hot of labels (`F.one_hot(labels, n_units)`, cast to the float dtype) with its first K
     columns replaced by σ(old_logits / T). old_logits None: the plain one-hot. K may be 0.
+    Old logits may be large (±1000 in float32, or ±50 with T = 0.01): compute σ so that it gives 0 or 1
+    there, never NaN (e^1000 is inf in both float32 and float64).
     Do not modify old_logits (`old_logits /= T` changes the caller's tensor).
     """
-    # TODO ex04.5 (Lesson 04 §5): iCaRL's binary cross-entropy targets, with the old network's outputs.
-    raise NotImplementedError("ex04.5: icarl_targets is not implemented yet — see Lesson 04 §5")
-
-
-# ---------------------------------------------------------------- §4 the worked example
-
-def worked_example_distances(test_vector, class_means, normalize):
-    """ex04.6 · Lesson 04 §4 — The distances of §4's worked example: one test vector to each mean.
-
-    test_vector: a float tensor (4,), one 4-dimensional feature; class_means: a float tensor
-    (n_classes, 4) of the same dtype, one class mean per row; normalize: a bool. Return the
-    (n_classes,) Euclidean distances, a tensor of the inputs' dtype:
-        d_y = ‖ v − μ_y ‖ = sqrt( Σ_j (v_j − μ_yj)² )
-    NOT squared. With normalize=True, first L2-normalise the test vector (v / ‖v‖) and every mean row
-    (μ_y / ‖μ_y‖, each row by its own norm); the distances then lie in [0, 2] (unit vectors; 0: the same
-    direction, √2: orthogonal, 2: opposite). With normalize=False, the raw vectors. The notebook prints
-    them so that you can check them by hand: the nearest mean (the smallest d_y) is NME's answer.
-    Inputs may be non-contiguous; do not modify them.
-    """
-    # TODO ex04.6 (Lesson 04 §4): The distances of §4's worked example: one test vector to each mean.
-    raise NotImplementedError("ex04.6: worked_example_distances is not implemented yet — see Lesson 04 §4")
+    # TODO ex04.6 (Lesson 04 §5): iCaRL's binary cross-entropy targets, with the old network's outputs.
+    raise NotImplementedError("ex04.6: icarl_targets is not implemented yet — see Lesson 04 §5")

@@ -9,7 +9,9 @@ step. The tests compare your results with `clcourse`'s own implementations (`clc
 Conventions of the accuracy matrix (GEM, Lopez-Paz & Ranzato 2017, §2; lesson 01 §3): R[i][j] is the test accuracy on task j measured
 right after training on task i — rows say how far training has gone, columns which task is tested.
 Accuracies are fractions in [0, 1]. The formulas use 1-based task numbers, like the papers; in code,
-task 1 is row/column 0 and task T is row/column T − 1 (`R[-1]` is the last row).
+task 1 is row/column 0 and task T is row/column T − 1 (`R[-1]` is the last row). The metrics must leave
+R as it is: `torch.as_tensor` returns a float64 tensor R itself, not a copy, so an in-place operation on
+it or on a view of it (`R[-1] -= ...`, `.cumsum_()`) changes the caller's matrix.
 """
 import math
 
@@ -21,19 +23,24 @@ import torch
 def permute_images(x, perm):
     """ex01.1 · Lesson 01 §1 — Shuffle the pixels of every image by one fixed permutation.
 
-    x: a batch of images, shape (N, 1, 28, 28) — or any (N, C, H, W) — or already flat, (N, D).
+    x: a batch of images, shape (N, 1, 28, 28) — or any (N, C, H, W) — or already flat, (N, D); N may be
+    0 (an empty batch gives an empty batch) and x need not be contiguous.
     perm: a LongTensor holding a permutation of the D = C·H·W pixel positions (0 … D−1, each once).
+    A bool tensor is a mask, not a list of positions: raise TypeError if perm.dtype is torch.bool.
     Return a tensor of the same shape and dtype as x in which pixel i of every image (counted in the
     flattened order, row by row) is pixel perm[i] of the same image of x:  out_flat[n, i] = x_flat[n, perm[i]].
     The SAME permutation is applied to every image of the batch: that is what makes a permuted-MNIST
     task a well-defined task (a fixed, if unnatural, re-wiring of the input) rather than noise.
-    Do not modify x in place.
-    Hint: flatten every image to a row of D pixels (`x.flatten(1)` or `x.reshape(len(x), -1)`), index the
-    columns with perm, and reshape back to x's shape. Applying the inverse permutation
-    (`torch.argsort(perm)`) afterwards gives the original images back.
+    Leave x and perm as they are (no in-place operations, no change of requires_grad).
+    Hint: flatten every image to a row of D pixels with `x.flatten(1)` (`x.reshape(len(x), -1)` fails on
+    an empty batch: −1 is ambiguous when there are no elements), index the columns with perm, and reshape
+    back to x's shape. Applying the inverse permutation (`torch.argsort(perm)`) afterwards gives the
+    original images back.
     """
     ### BEGIN SOLUTION
-    flat = x.reshape(x.shape[0], -1)  # (N, D): one row of pixels per image
+    if perm.dtype == torch.bool:
+        raise TypeError("perm must hold pixel positions (an integer tensor), not a bool mask")
+    flat = x.flatten(1)  # (N, D): one row of pixels per image
     return flat[:, perm].reshape(x.shape)  # column i of the output = column perm[i] of the input
     ### END SOLUTION
 
@@ -155,8 +162,14 @@ def logit_mask(scenario, sizes, trained_upto, task):
         Classes not seen yet stay inactive, so an untrained unit cannot win (and training does not push
         down units of classes that have no examples yet).
     Example: sizes [2, 2, 2] → task-IL, task 1: [F F T T F F]; class-IL, trained_upto 1: [T T T T F F].
+    Counts are ints: a bool (True, False) among sizes, trained_upto or task raises TypeError — Python
+    would silently read True as 1. A task of size 0 (no classes) has an empty block: it adds no unit, and
+    its task-IL mask is all False.
     """
     ### BEGIN SOLUTION
+    if any(isinstance(v, bool) for v in [*sizes, trained_upto, task]):
+        raise TypeError(f"sizes, trained_upto and task are counts, not bools: got {sizes}, {trained_upto}, "
+                        f"{task}")
     if scenario == "domain":
         return torch.ones(max(sizes), dtype=torch.bool)  # one shared block, always all active
     if scenario not in ("task", "class"):
@@ -177,8 +190,9 @@ def split_by_classes(y, class_groups):
     y: a 1-d LongTensor of labels, e.g. MNIST's 60000 digits.
     class_groups: a list of groups of classes, e.g. split MNIST [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]].
     Return a list with one 1-d LongTensor (int64) per group: the indices n of the examples with y[n] in
-    that group, in increasing order (dataset order). Examples of classes in no group are left out;
-    a group whose classes have no examples gives an empty LongTensor.
+    that group, in increasing order (dataset order), whatever the order of the labels and of the classes
+    inside a group. Examples of classes in no group are left out; a group whose classes have no examples,
+    and an empty group [], give an empty LongTensor. Leave y as it is (do not mark used examples in it).
     If two groups share a class, raise ValueError: a split into tasks must put every example into at
     most one task (otherwise "old" and "new" tasks would share examples and forgetting is ill-defined).
     Hint: `torch.isin(y, torch.tensor(group))` is a bool mask; `torch.nonzero(mask).flatten()` (or

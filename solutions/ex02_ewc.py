@@ -34,9 +34,8 @@ def laplace_variance(log_density, theta_star):
     which is NOT its true variance k/β² — the Laplace fit only sees the curvature at the mode.
     Hint: make θ a float64 leaf that requires grad,
     `theta = torch.as_tensor(theta_star, dtype=torch.float64).detach().clone().requires_grad_()`;
-    `torch.autograd.grad(log_density(theta), theta, create_graph=True)` gives the first derivative as a
-    tensor that autograd can differentiate again; a second `torch.autograd.grad` of it gives
-    (log p)''(θ*). No finite differences: autograd is exact.
+    `torch.autograd.grad` returns a tuple; the first derivative can only be differentiated again if
+    it was built with `create_graph=True`. No finite differences: autograd is exact.
     """
     ### BEGIN SOLUTION
     theta = torch.as_tensor(theta_star, dtype=torch.float64).detach().clone().requires_grad_()
@@ -49,34 +48,10 @@ def laplace_variance(log_density, theta_star):
     ### END SOLUTION
 
 
-# ---------------------------------------------------------------- §5 what code computes
-
-def empirical_fisher_diagonal(per_sample_grads):
-    """ex02.2 · Lesson 02 §5 — The diagonal empirical Fisher from per-example gradients.
-
-    per_sample_grads: a dict {name: tensor of shape (N, *shape)}: row n of each tensor is the gradient
-    g_n = ∇ log p(y_n | x_n) of example n with respect to that parameter (shape = the parameter's shape,
-    e.g. (out, in) for a weight, (out,) for a bias, () for a scalar), for the N examples of a task and
-    their TRUE labels y_n.
-    Return a dict with the same names, each a tensor of the parameter's shape (the leading N is gone)
-    and the same dtype:
-        F_emp = (1/N) Σ_n g_n²          (element-wise square, then the mean over the N examples)
-    This is the "empirical" Fisher of `clcourse.fisher` (true labels). It is NOT the square of the mean
-    gradient ("batched": near a minimum the mean gradient is ~0, but every example's is not), and not a
-    sum (its size would grow with N, and λ with it). A sign flip of every g_n (loss instead of
-    log-likelihood) does not change it.
-    Hint: `{name: (g ** 2).mean(dim=0) for name, g in per_sample_grads.items()}` — dimension 0 is the
-    example axis.
-    """
-    ### BEGIN SOLUTION
-    return {name: (g ** 2).mean(dim=0) for name, g in per_sample_grads.items()}
-    ### END SOLUTION
-
-
 # ---------------------------------------------------------------- §3 the Fisher information
 
 def softmax_regression_fisher(W, x):
-    """ex02.3 · Lesson 02 §3 — The exact Fisher of softmax regression, in closed form.
+    """ex02.2 · Lesson 02 §3 — The exact Fisher of softmax regression, in closed form.
 
     W: the weights, shape (K, D) (K classes, D features, no bias); x: the inputs, shape (N, D), same
     dtype. The model is p(·|x) = softmax(W x). The score of label c is ∇_W log p(c|x) = (e_c − p) xᵀ,
@@ -86,9 +61,9 @@ def softmax_regression_fisher(W, x):
     a (K·D, K·D) tensor of W's dtype. No labels are given, on purpose: the exact Fisher takes the
     expectation over c ~ p, not the true or the predicted label. It equals −E[∇² log p] too (§3's
     identity), and it is singular: adding one vector to every row of W does not change p.
-    Hint: `p = torch.softmax(x @ W.T, dim=1)` (N, K); `torch.diag_embed(p) − p[:, :, None] * p[:, None, :]`
-    is the (N, K, K) stack of covariances; then `torch.kron(cov_n, torch.outer(x_n, x_n))` per example, or
-    all at once `torch.einsum("nkl,nd,ne->kdle", cov, x, x).reshape(K * D, K * D)`, and divide by N.
+    Hint: first the (N, K) probabilities, then the (N, K, K) stack of covariances (`torch.diag_embed`
+    builds the diagonal part); `torch.kron(A, B)` puts A's index first, which is the row-major order of
+    vec(W) (k before d). A loop over the N examples is fine; `torch.einsum` can do it in one call.
     """
     ### BEGIN SOLUTION
     (K, D), N = W.shape, x.shape[0]
@@ -102,7 +77,7 @@ def softmax_regression_fisher(W, x):
 # ---------------------------------------------------------------- §4 the EWC objective
 
 def ewc_penalty(params, fisher, anchor, lam):
-    """ex02.4 · Lesson 02 §4 — The EWC penalty and its gradient, by hand.
+    """ex02.3 · Lesson 02 §4 — The EWC penalty and its gradient, by hand.
 
     params, fisher, anchor: dicts {name: tensor} with the same names and shapes — the current
     parameters θ, the diagonal Fisher F (≥ 0) and the parameters θ* after the old task; lam: λ ≥ 0, a
@@ -114,7 +89,8 @@ def ewc_penalty(params, fisher, anchor, lam):
     square cancel. value is added to the new task's loss, so build it from torch operations on params
     (no `.item()`): autograd must be able to differentiate it, and its gradient must equal grads.
     At θ = θ* both are zero; value grows with the square of the distance and linearly with λ.
-    Hint: `sum(((fisher[n] * (p - anchor[n]) ** 2).sum() for n, p in params.items()))` is Σ_i F_i (θ_i − θ*_i)².
+    Hint: loop over the names; each parameter contributes one `.sum()` of its entries. Differentiate
+    (λ/2) F (θ − θ*)² with respect to θ on paper first.
     """
     ### BEGIN SOLUTION
     value = lam / 2 * sum((fisher[n] * (p - anchor[n]) ** 2).sum() for n, p in params.items())
@@ -123,41 +99,34 @@ def ewc_penalty(params, fisher, anchor, lam):
     ### END SOLUTION
 
 
-# ---------------------------------------------------------------- §7 online EWC
+# ---------------------------------------------------------------- §5 what code computes
 
-def online_fisher_update(running, new, gamma):
-    """ex02.5 · Lesson 02 §7 — Online EWC's running Fisher: the old one decays, the new one adds.
+def empirical_fisher_diagonal(per_sample_grads):
+    """ex02.4 · Lesson 02 §5 — The diagonal empirical Fisher from per-example gradients.
 
-    running: the running Fisher F̃_{t−1}, a dict {name: tensor} (empty after no task); new: the diagonal
-    Fisher F_t of the task just learned, a dict {name: tensor}; gamma: the decay γ in [0, 1], a float.
-    Return a NEW dict with the names of `new`:
-        F̃_t = γ F̃_{t−1} + F_t           (Schwarz et al. 2018; Huszár 2018)
-    so after tasks 1..3, F̃_3 = γ² F_1 + γ F_2 + F_3: old tasks count less and less (γ = 1: plain sum).
-    Do not modify `running` or `new` (the caller keeps them), and return tensors that are not the input
-    tensors themselves (use `.clone()` where you would return one as is).
-    Two more cases: a name missing from `running` (the first task, or a parameter that did not exist
-    then) takes F_t alone; and a class-IL head GROWS new units, so `new[name]` may be larger than
-    `running[name]` (e.g. (6, 5) now, (4, 5) before): the old block, `out[:4, :5]`, is γ·old + new there,
-    and the new units take F_t alone.
-    Hint: `out = new[name].clone()`, then add γ·old into the leading block:
-    `out[tuple(slice(0, s) for s in old.shape)] += gamma * old`.
+    per_sample_grads: a dict {name: tensor of shape (N, *shape)}: row n of each tensor is the gradient
+    g_n = ∇ log p(y_n | x_n) of example n with respect to that parameter (shape = the parameter's shape,
+    e.g. (out, in) for a weight, (out,) for a bias, () for a scalar), for the N examples of a task and
+    their TRUE labels y_n.
+    Return a dict with the same names, each a tensor of the parameter's shape (the leading N is gone)
+    and the same dtype:
+        F_emp = (1/N) Σ_n g_n²          (element-wise square, then the mean over the N examples)
+    This is the "empirical" Fisher of `clcourse.fisher` (true labels). It is NOT the square of the mean
+    gradient ("batched": near a minimum the mean gradient is ~0, but every example's is not), and not a
+    sum (its size would grow with N, and λ with it). A sign flip of every g_n (loss instead of
+    log-likelihood) does not change it.
+    Hint: one dict comprehension over the names; the example axis is dimension 0 — which operation
+    comes first, the square or the mean?
     """
     ### BEGIN SOLUTION
-    out = {}
-    for name, f in new.items():
-        total = f.clone()  # a new tensor: the new units (and a new name) take F_t alone
-        old = running.get(name)
-        if old is not None:
-            total[tuple(slice(0, s) for s in old.shape)] += gamma * old  # the old units: γ F̃ + F
-        out[name] = total
-    return out
+    return {name: (g ** 2).mean(dim=0) for name, g in per_sample_grads.items()}
     ### END SOLUTION
 
 
 # ---------------------------------------------------------------- §6 synaptic intelligence
 
 def si_importance(grads, deltas, theta_start, theta_end, xi):
-    """ex02.6 · Lesson 02 §6 — SI's importance of each parameter, from the recorded optimisation path.
+    """ex02.5 · Lesson 02 §6 — SI's importance of each parameter, from the recorded optimisation path.
 
     grads, deltas: tensors of shape (S, P), one row per optimiser step s of the task: the gradient g_s
     of the loss that step used, and the parameter change Δθ_s = θ_after − θ_before it made (P
@@ -171,9 +140,40 @@ def si_importance(grads, deltas, theta_start, theta_end, xi):
     bounded (0 / 0 without it). The displacement is θ_end − θ_start, not the length of the path
     (Σ_s |Δθ_s|: a path that goes back and forth). Do not clamp Ω at 0.
     Plain SGD with learning rate η has Δθ_s = −η g_s, so ω = η Σ_s g_s² ≥ 0.
-    Hint: `(grads * deltas).sum(dim=0)` sums over the steps.
+    Hint: the step axis is dimension 0; ω is a sum over it, the displacement is not.
     """
     ### BEGIN SOLUTION
     omega = -(grads * deltas).sum(dim=0)                    # the path integral, (P,)
     return omega / ((theta_end - theta_start) ** 2 + xi)   # divided by the squared displacement + ξ
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------- §7 online EWC
+
+def online_fisher_update(running, new, gamma):
+    """ex02.6 · Lesson 02 §7 — Online EWC's running Fisher: the old one decays, the new one adds.
+
+    running: the running Fisher F̃_{t−1}, a dict {name: tensor} (empty after no task); new: the diagonal
+    Fisher F_t of the task just learned, a dict {name: tensor}; gamma: the decay γ in [0, 1], a float.
+    Return a NEW dict with the names of `new`:
+        F̃_t = γ F̃_{t−1} + F_t           (Schwarz et al. 2018; Huszár 2018)
+    so after tasks 1..3, F̃_3 = γ² F_1 + γ F_2 + F_3: old tasks count less and less (γ = 1: plain sum).
+    Do not modify `running` or `new` (the caller keeps them), and return tensors that are not the input
+    tensors themselves (use `.clone()` where you would return one as is).
+    Two more cases: a name missing from `running` (the first task, or a parameter that did not exist
+    then) takes F_t alone; and a class-IL head GROWS new units, so `new[name]` may be larger than
+    `running[name]` (e.g. (6, 5) now, (4, 5) before): the old block, `out[:4, :5]`, is γ·old + new there,
+    and the new units take F_t alone.
+    Hint: start each output from a copy of the new Fisher; the leading block of a tensor with the old
+    shape is `out[tuple(slice(0, s) for s in old.shape)]`.
+    """
+    ### BEGIN SOLUTION
+    out = {}
+    for name, f in new.items():
+        total = f.clone()  # a new tensor: the new units (and a new name) take F_t alone
+        old = running.get(name)
+        if old is not None:
+            total[tuple(slice(0, s) for s in old.shape)] += gamma * old  # the old units: γ F̃ + F
+        out[name] = total
+    return out
     ### END SOLUTION

@@ -5,14 +5,18 @@ Write each function below, then grade your work with the grading tests of this l
 which lesson section explains it. Use plain tensor operations (`exp`, `log`, `amax`, `sum`, `mean`,
 indexing, `torch.log_softmax`, `torch.nn.functional.cross_entropy`, `.detach()`): the point is to see
 every step. The tests compare your results with `clcourse`'s own implementations (`clcourse.losses`:
-`tempered_softmax`, `distillation`) and with independent oracles (`torch.nn.functional.kl_div`,
+`tempered_softmax`, `distillation_gradient`, `distillation`, `hard_and_soft`, `lwf_loss`) and with
+independent oracles (`torch.nn.functional.kl_div`,
 `torch.autograd`, float64 computations) — write yours without looking at them first.
 
 Conventions (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network", §2).
 Logits are float tensors whose LAST dimension runs over the output units; a batch is (B, N): B
 examples, N units. z are the student's logits, v the teacher's; at temperature T > 0
     q = softmax(z / T)   (the student's soft predictions),   p = softmax(v / T)   (the soft targets).
-The teacher is frozen: no gradient may reach its logits. Return new tensors: never modify an input.
+The teacher is frozen: no gradient may reach its logits. Return new tensors: never modify an input,
+neither its values nor its `requires_grad` flag (`t.detach()` makes a new tensor; `t.detach_()` and
+`t.requires_grad_(False)` change the caller's). The temperature T may be a Python number or a 0-d
+tensor (`torch.tensor(2.0)`, of any float dtype): results keep the LOGITS' dtype either way.
 """
 import torch
 import torch.nn.functional as F
@@ -25,12 +29,13 @@ def softmax_with_temperature(logits, T):
 
     logits: a float tensor (..., N), any number of leading dimensions (a single row (N,), a batch
     (B, N), (B, K, N), ...), possibly non-contiguous (a transposed or sliced tensor); T: the temperature,
-    a positive Python number. Return a NEW tensor of the shape and dtype of logits:
+    a positive Python number or 0-d tensor. Return a NEW tensor of the shape and dtype of logits:
         softmax(z / T)_i = exp(z_i / T) / Σ_j exp(z_j / T)          (Hinton et al. 2015, Eq. 1)
     T = 1 is the usual softmax; a larger T gives a softer (flatter) distribution, more entropy, the same
     order of the units; T → 0 tends to a one-hot on the largest logit.
-    It must stay finite and exact for logits as large as ±1e4 and any T from 0.5 to 100
-    (exp(1e4 / 0.5) overflows to inf). If T ≤ 0 there is no softmax: raise ValueError.
+    It must stay finite and exact for logits as large as ±1e4 and any T from 0.5 to 100, in float32
+    and in float64 (exp(1e4 / 0.5) = exp(2e4) overflows to inf in both). If T ≤ 0 there is no
+    softmax: raise ValueError.
     Hint: subtract each ROW's largest scaled logit, `s.amax(dim=-1, keepdim=True)`, before `exp`
     (every exponent ≤ 0, and the ratio does not change); not the largest of the whole batch, where a row
     far below the others would underflow to 0 / 0. Write `s = logits / T` (a new tensor), not
@@ -59,7 +64,8 @@ def soft_cross_entropy_gradient(student_logits, teacher_logits, T):
     (write log q_i = z_i/T − log Σ_j exp(z_j/T) and differentiate: the 1/T comes from z/T).
     Return these per-example gradients, one row per example: a (B, N) tensor of z's dtype — the
     gradient of each example's own C, NOT of the batch mean (no division by B). Compute it from the
-    formula, without `backward` or `torch.autograd` (it must work under `torch.no_grad()`).
+    formula, without `backward` or `torch.autograd` (it must work under `torch.no_grad()`), finite for
+    logits of ±1e4 in float32 and float64.
     Checks: each row sums to 0 (the probabilities q and p both sum to 1); it is 0 when z = v (the student
     already matches); it pushes z_i DOWN where the student is more confident than the teacher (q_i > p_i:
     gradient descent subtracts it). At high T with zero-mean logits it tends to (z − v) / (N T²) (Eq. 4):
@@ -89,13 +95,17 @@ def distillation_loss(student_logits, teacher_logits, T):
     other way round.
     The teacher is frozen: detach its logits (`teacher_logits.detach()`), so that no gradient reaches
     it even when they require grad. The student's side must stay differentiable (no `.item()`, no NumPy).
-    It must stay finite for logits of ±1e4: `log(softmax(...))` underflows to log 0 = −inf there; take
-    log q = z/T − logsumexp(z/T) (`torch.log_softmax(z / T, dim=-1)`) instead.
+    It must stay finite for logits of ±1e4 (float32 and float64): `log(softmax(...))` underflows to
+    log 0 = −inf there; take log q = z/T − logsumexp(z/T) (`torch.log_softmax(z / T, dim=-1)`) instead.
+    T may be a 0-d tensor of another dtype than z: PyTorch promotes an operation between two 0-d
+    tensors to the wider dtype (float32 loss × float64 T² = float64), so apply T² while the losses still
+    have their batch dimension, or work with `float(T)`.
     """
     ### BEGIN SOLUTION
     p = softmax_with_temperature(teacher_logits.detach(), T)  # the soft targets: no gradient
     log_q = torch.log_softmax(student_logits / T, dim=-1)     # stable log-softmax of the student
-    return T ** 2 * -(p * log_q).sum(dim=-1).mean()          # sum over units, mean over the batch
+    per_example = -(p * log_q).sum(dim=-1)                    # (B,): sum over the units
+    return (T ** 2 * per_example).mean()                      # mean over the batch, z's dtype
     ### END SOLUTION
 
 
@@ -112,7 +122,7 @@ def student_loss(logits, labels, teacher_logits, T, alpha):
     CE is the usual mean cross-entropy with the true labels at T = 1 (`F.cross_entropy(logits, labels)`:
     the student is used at T = 1 after training); the soft loss is your `distillation_loss`, with its T²
     so that alpha means the same at every T. alpha = 1: plain training on the labels; alpha = 0: pure
-    distillation. No gradient reaches the teacher.
+    distillation. No gradient reaches the teacher. Finite for logits of ±1e4 (float32 and float64).
     """
     ### BEGIN SOLUTION
     hard = F.cross_entropy(logits, labels)                    # at T = 1, mean over the batch
@@ -132,15 +142,18 @@ def lwf_loss(logits, labels, teacher_logits, old_units, T, lam):
     logits: the student's logits (B, C) over every active unit (old and new); labels: the new task's
     labels (B,), int64 unit indices into the C columns; teacher_logits: the old network's logits
     (B, K) on the K old units for the same images, column j for unit old_units[j]; old_units: an int64
-    tensor (K,) of column indices of logits (they need not be 0..K−1); T > 0; lam ≥ 0 (λ_o). Return a
+    tensor (K,) of column indices of logits, in any order (they need not be 0..K−1, nor sorted: column
+    j of teacher_logits goes with column old_units[j] of logits); T > 0; lam ≥ 0 (λ_o). Return a
     0-d tensor of logits' dtype:
         L = CE(logits, labels) + lam · distillation_loss(logits[:, old_units], teacher_logits, T)
     The hard loss is the usual cross-entropy over ALL C units (the new task's labels compete with every
     unit); the distillation compares the student's distribution over the old units ALONE (the softmax is
     renormalised over the K old columns, like the teacher's) with the teacher's. teacher_logits are
     already the old units' logits: do not index them again. lam weighs only the old tasks' term.
-    (The paper's loss has no T² on that term; this lesson's `distillation_loss` keeps it, so lam means
-    the same at every T. `clcourse.methods.LwF` has both: `t_squared`.)
+    Finite for logits of ±1e4 (float32 and float64).
+    (Li & Hoiem's loss has no T² on that term: L_new + λ_o · L_old. This exercise uses your
+    `distillation_loss`, with its T², so lam means the same at every T — with T = 2, lam = 1 here is
+    λ_o = 4 in the paper's units. `clcourse.methods.LwF` has both: `t_squared`.)
     """
     ### BEGIN SOLUTION
     hard = F.cross_entropy(logits, labels)                                     # all C units

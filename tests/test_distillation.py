@@ -11,7 +11,8 @@ from clcourse import engine
 from clcourse.data.scenarios import Scenario
 from clcourse.data.streams import Stream, Task
 from clcourse.experiment import build
-from clcourse.losses import distillation, mix_current_replay, tempered_softmax
+from clcourse.losses import (distillation, distillation_gradient, hard_and_soft, lwf_loss, mix_current_replay,
+                             tempered_softmax)
 from clcourse.methods import Finetune, LwF
 from resume import killed_and_resumed
 
@@ -87,6 +88,39 @@ def test_units_and_masked_teacher_units_give_zero_targets_and_no_nan():
     assert (grad[:, 4] > 0).all()  # a unit with zero target is pushed down
     with pytest.raises(ValueError, match="same shape"):
         distillation(z, v[:, :3])
+
+
+@pytest.mark.parametrize("T", [1.0, 2.0, 7.0])
+def test_distillation_gradient_is_autograds_per_example_gradient(T):
+    z, v = logits(5, 6).requires_grad_(), logits(5, 6, seed=1)
+    (grad,) = torch.autograd.grad(distillation(z, v, T, t_squared=False) * len(z), z)
+    torch.testing.assert_close(distillation_gradient(z.detach(), v, T), grad)
+
+
+def test_a_0d_tensor_temperature_keeps_the_students_dtype():
+    z, v = logits(4, 5).float(), logits(4, 5, seed=1).float()
+    T = torch.tensor(2.0, dtype=torch.float64)
+    assert distillation(z, v, T).dtype == torch.float32
+    torch.testing.assert_close(distillation(z, v, T), distillation(z, v, 2.0))
+
+
+def test_hard_and_soft_is_alpha_hard_plus_one_minus_alpha_soft():
+    z, v, y = logits(6, 4), logits(6, 4, seed=1), torch.tensor([0, 3, 1, 1, 2, 0])
+    hard, soft = F.cross_entropy(z, y), distillation(z, v, 5.0)
+    torch.testing.assert_close(hard_and_soft(z, y, v, 5.0, 1.0), hard)
+    torch.testing.assert_close(hard_and_soft(z, y, v, 5.0, 0.0), soft)
+    torch.testing.assert_close(hard_and_soft(z, y, v, 5.0, 0.25), 0.25 * hard + 0.75 * soft)
+
+
+def test_lwf_loss_is_li_and_hoiems_without_T2_and_takes_the_old_units_in_order():
+    z, y = logits(6, 7), torch.tensor([1, 4, 4, 6, 1, 3])
+    old = torch.tensor([5, 0, 2])  # unsorted: teacher column j is unit old[j]
+    v = logits(6, 3, seed=1)
+    ce = F.cross_entropy(z, y)
+    p, log_q = torch.softmax(v / 2, -1), torch.log_softmax(z[:, [5, 0, 2]] / 2, -1)
+    paper = ce + 1.5 * -(p * log_q).sum(-1).mean()
+    torch.testing.assert_close(lwf_loss(z, y, v, old, 2.0, 1.5), paper)
+    torch.testing.assert_close(lwf_loss(z, y, v, old, 2.0, 1.5, t_squared=True), ce + 4 * (paper - ce))
 
 
 def test_mix_current_replay_weighs_every_task_equally():

@@ -1,4 +1,4 @@
-"""EWC, online EWC and SI (lesson 02): the penalty's value and gradient, that they protect an old task,
+"""EWC, online EWC, SI and the L2 baseline (lesson 02): the penalty's value and gradient, that they protect an old task,
 SI's importance, and resume after a kill for each."""
 import dataclasses
 
@@ -10,8 +10,9 @@ from clcourse import engine, penalties
 from clcourse.data.scenarios import Scenario
 from clcourse.data.streams import Stream, Task
 from clcourse.experiment import build
-from clcourse.methods import EWC, SI, Finetune, OnlineEWC
+from clcourse.methods import EWC, L2, SI, Finetune, OnlineEWC
 from clcourse.methods.ewc import LAMBDA_EXACT
+from clcourse.methods.si import path_importance, path_integral, si_importance
 from resume import killed_and_resumed
 
 
@@ -84,6 +85,13 @@ def test_the_method_keeps_the_old_task_better_than_finetuning(cls, args):
     assert kept[1][1] > 0.9                           # and still learns task 2
 
 
+def test_l2_keeps_the_old_task_but_learns_the_new_one_worse_than_ewc():
+    """Kirkpatrick et al. 2017, Fig. 2A: holding every weight equally keeps task 1 but costs task 2."""
+    ft, l2, ewc = run_conflict(Finetune), run_conflict(L2, {"lam": 1.0}), run_conflict(EWC, {"lam": 100.0})
+    assert l2[1][0] > ft[1][0] + 0.3                  # L2 keeps task 1 ...
+    assert l2[1][1] < ewc[1][1] - 0.05                # ... but learns task 2 worse than EWC does
+
+
 def test_si_importance_is_non_negative_and_zero_where_nothing_moved_the_loss():
     stream = conflict_stream()
     for task in stream.tasks:  # input 0 is always 0: its first-layer weights never get a gradient
@@ -116,9 +124,39 @@ def test_default_lambda_follows_the_published_code_and_the_fisher_kind():
         OnlineEWC.resolve_args(s, {"gamma": 1.5})
 
 
-@pytest.mark.parametrize("cls", [EWC, OnlineEWC, SI], ids=["ewc", "online-ewc", "si"])
+@pytest.mark.parametrize("cls", [EWC, OnlineEWC, SI, L2], ids=["ewc", "online-ewc", "si", "l2"])
 def test_resume_after_a_kill_mid_stream_gives_the_identical_matrix(tiny_root, tmp_path, cls):
     full, resumed = killed_and_resumed(cls, tiny_root, tmp_path, n_tasks=3, scenario="class", epochs=4)
     full, resumed = full.result, resumed.result
     assert resumed.accuracy_matrix == full.accuracy_matrix
     assert resumed.loss_terms[2].keys() == full.loss_terms[2].keys() >= {"ce"}
+
+
+def test_l2_is_ewc_with_a_fisher_of_ones(tiny_root):
+    _, _, l2, _ = small(L2, tiny_root, method_args={"lam": 3.0})
+    stream, scen, ewc, _ = small(EWC, tiny_root, method_args={"lam": 3.0})
+    ewc.model.load_state_dict(l2.model.state_dict())
+    anchor = penalties.snapshot(l2.model)
+    l2.anchors = [anchor, {n: a + 0.1 for n, a in anchor.items()}]  # two finished tasks
+    ewc.terms = [({n: torch.ones_like(a) for n, a in anchor.items()}, anchor)
+                 for anchor in l2.anchors]
+    with torch.no_grad():
+        for p in penalties.trainable(l2.model).values():
+            p += 0.05
+        for p in penalties.trainable(ewc.model).values():
+            p += 0.05
+    batch = scen.train_set(stream.tasks[0]).batch(torch.arange(8), scen.mask_table(0))
+    torch.testing.assert_close(l2.loss(batch)["l2"], ewc.loss(batch)["ewc"], rtol=1e-6, atol=0)
+    assert L2.resolve_args(l2.settings, {})["lam"] == 0.01
+
+
+def test_si_importance_of_a_recorded_path_is_the_path_integral_over_the_displacement():
+    g = torch.tensor([[1.0, -2.0], [3.0, 1.0]], dtype=torch.float64)
+    d = torch.tensor([[-0.5, 0.5], [-0.5, -0.5]], dtype=torch.float64)
+    start = torch.zeros(2, dtype=torch.float64)
+    torch.testing.assert_close(path_integral(g, d), torch.tensor([2.0, 1.5], dtype=torch.float64))
+    torch.testing.assert_close(si_importance(g, d, start, start + d.sum(0), 0.5),
+                               path_importance(path_integral(g, d), start, start + d.sum(0), 0.5))
+    torch.testing.assert_close(si_importance(g, d, start, start + d.sum(0), 0.5),
+                               torch.tensor([2 / 1.5, 3.0], dtype=torch.float64))
+

@@ -1,5 +1,6 @@
 """The exercise pipeline: generator (solutions/ → exercises/), its checks, and the grading scoreboard."""
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from clcourse.exercises import ExerciseSourceError, generate_all, generate_text, list_exercises, main
+from clcourse.exercises import (EditedExercisesError, ExerciseSourceError, generate_all, generate_text,
+                                 is_edited, list_exercises, main)
 from clcourse.grading import run_scoreboard
 
 REPO = Path(__file__).resolve().parents[1]
@@ -265,7 +267,7 @@ def test_scoreboard_classifies_each_exercise(tmp_path):
     assert rows["ex98.1"].endswith("passed")
     assert "failed: AssertionError: halve(1.0) is not finite" in rows["ex98.2"]
     assert rows["ex98.3"].endswith("not attempted")
-    assert "failed: NotImplementedError: ex98.3: square is not implemented yet" in rows["ex98.4"]
+    assert "failed: needs ex98.3 first" in rows["ex98.4"]
     assert "failed: AttributeError: 'list' object has no attribute 'shape'" in rows["ex98.5"]
     for i in range(1, 6):  # the student's SyntaxError: one clear line per exercise, no traceback
         assert re.search(r"could not import exercises/ex99_broken.py \(line \d+\): SyntaxError",
@@ -284,3 +286,87 @@ def test_scoreboard_classifies_each_exercise(tmp_path):
 def test_scoreboard_on_solutions_passes(tmp_path):
     code, rows, text = _board(impl="solutions", repo=_fake_repo(tmp_path))
     assert code == 0 and len(rows) == 10 and text.rstrip().endswith("10/10 exercises passed")
+
+
+def test_generator_never_overwrites_an_edited_file(tmp_path, capsys):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    (solutions / "ex98_tiny.py").write_text(SOLUTION, encoding="utf-8")
+    (solutions / "ex97_other.py").write_text(
+        SOLUTION.replace("ex98", "ex97").replace("Lesson 98", "Lesson 97"), encoding="utf-8")
+    args = ["--solutions", str(solutions), "--exercises", str(exercises)]
+    assert main(args) == 0
+    mine = exercises / "ex98_tiny.py"
+    generated = mine.read_text(encoding="utf-8")
+    assert "# clcourse-exercises fingerprint: " in generated
+    assert not is_edited(mine) and not is_edited(exercises / "ex97_other.py")
+
+    # The student writes code; then the instructor changes the solutions and regenerates.
+    edited = generated.replace('raise NotImplementedError("ex98.1', 'return 2 * x  # mine\n    raise NotImplementedError("ex98.1')
+    mine.write_text(edited, encoding="utf-8")
+    assert is_edited(mine)
+    for path in solutions.glob("*.py"):
+        path.write_text(path.read_text(encoding="utf-8").replace("Twice x.", "Two times x."), encoding="utf-8")
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "Refusing to overwrite" in err and "ex98_tiny.py" in err and "ex97_other.py" not in err
+    assert "--reset" in err and "--force" in err
+    assert mine.read_text(encoding="utf-8") == edited                     # nothing lost
+    assert "Twice x." in (exercises / "ex97_other.py").read_text(encoding="utf-8")  # nothing written
+    with pytest.raises(EditedExercisesError) as caught:
+        generate_all(solutions, exercises)
+    assert caught.value.files == [str(mine)]
+
+    # --reset restores one lesson (keeping a copy of the student's file), and only that lesson.
+    assert main(args + ["--reset", "ex98"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote" in out and "ex98_tiny.py" in out and "ex97_other.py" not in out
+    assert "Two times x." in mine.read_text(encoding="utf-8") and not is_edited(mine)
+    kept = list((exercises / ".backup").glob("ex98_tiny.py.*"))
+    assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == edited
+    assert f"kept as" in out
+    # Unedited but stale files are simply regenerated.
+    assert main(args) == 0 and "Two times x." in (exercises / "ex97_other.py").read_text(encoding="utf-8")
+
+    # --force overwrites edited files too, after backing them up; a file from before fingerprints
+    # counts as edited only when an exercise body is no longer the stub.
+    mine.write_text(edited, encoding="utf-8")
+    (solutions / "ex98_tiny.py").write_text(SOLUTION, encoding="utf-8")
+    assert main(args + ["--force"]) == 0
+    assert len(list((exercises / ".backup").glob("ex98_tiny.py.*"))) == 2
+    old_style = re.sub(r"# clcourse-exercises fingerprint: \w+\n", "", mine.read_text(encoding="utf-8"))
+    mine.write_text(old_style, encoding="utf-8")
+    assert not is_edited(mine)
+    mine.write_text(old_style.replace(
+        'raise NotImplementedError("ex98.2: halve is not implemented yet — see Lesson 98 §2")',
+        "return y / 2"), encoding="utf-8")
+    assert is_edited(mine)
+    assert main(args + ["--reset", "42"]) == 2 and "no lesson '42'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(args + ["--check", "--force"])
+
+
+def test_grade_a_collected_folder(tmp_path, capsys):
+    repo = _fake_repo(tmp_path)
+    handed_in = tmp_path / "alice"
+    handed_in.mkdir()
+    shutil.copy(repo / "exercises" / "ex98_fake.py", handed_in)  # lesson 99's file not handed in
+    code, rows, text = _board(impl="exercises", repo=repo, folder=handed_in)
+    assert code == 1 and f"Scoreboard for {handed_in}" in text
+    assert rows["ex98.1"].endswith("passed") and rows["ex98.3"].endswith("not attempted")
+    assert "failed: no ex99_broken.py in the graded folder" in rows["ex99.1"]
+    code, rows, text = _board(impl="exercises", repo=repo, folder=tmp_path / "nobody")
+    assert code == 1 and "no such folder" in text
+    code, rows, text = _board(impl="exercises", repo=repo, folder=repo / "tests")
+    assert code == 1 and "holds no exercise files" in text
+
+
+def test_grading_needs_only_the_runtime_dependencies():
+    """`pip install -e .` (no dev extras: no nbval) can grade: the repository's --nbval options are not
+    passed to the in-process pytest."""
+    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    done = subprocess.run([sys.executable, "-m", "clcourse", "grade", "--impl", "solutions", "--lesson", "00"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"(\d+)/\1 exercises passed", done.stdout), done.stdout

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from clcourse.data.scenarios import TensorSet, masked_logits
+from clcourse import fisher
 from clcourse.fisher import KINDS, diagonal_fisher, full_fisher, softmax_regression_fisher
 from clcourse.models import MLP, Classifier, GrowingHead, MultiHead, SingleHead
 
@@ -338,3 +339,13 @@ def test_an_unknown_kind_names_the_valid_ones():
     data, _ = two_task_data(torch.randn(4, 6))
     with pytest.raises(ValueError, match="valid kinds: exact, sample"):
         diagonal_fisher(mlp(), data, kind="true")
+
+
+def test_fisher_from_grads_is_the_mean_of_squared_per_example_gradients():
+    g = {"w": torch.tensor([[1.0, -2.0], [3.0, 0.0]], dtype=torch.float64, requires_grad=True),
+         "b": torch.tensor([2.0, -2.0], dtype=torch.float64)}
+    out = fisher.fisher_from_grads(g)
+    torch.testing.assert_close(out["w"], torch.tensor([5.0, 2.0], dtype=torch.float64))
+    torch.testing.assert_close(out["b"], torch.tensor(4.0, dtype=torch.float64))
+    assert not out["w"].requires_grad and g["w"].requires_grad
+

@@ -54,3 +54,52 @@ def test_your_turn_reports_not_attempted_a_match_a_mismatch_and_an_error(tmp_pat
     assert result is False and "your code raised AttributeError" in out
     result, out = run("def double(x):\n    x.mul_(2)\n    return x\n")  # edits its input
     assert result is True and torch.equal(x, torch.ones(3))               # the lesson's x is safe
+
+
+def test_your_turn_names_an_earlier_stub_and_shows_both_values(tmp_path, monkeypatch, capsys):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "exercises").mkdir()
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "exercises" / "ex09_demo.py"
+    path.write_text("def square(x):\n    raise NotImplementedError('ex09.1: square is not implemented yet')\n"
+                    "def fourth(x):\n    return square(square(x))\n")
+    x = torch.tensor([1.0, 2.0])
+    check = lesson.your_turn_in("ex09_demo")
+    assert check("ex09.2", "fourth", (x,), lambda x: x ** 4) is None
+    out = capsys.readouterr().out
+    assert "ex09.2 fourth: needs ex09.1 first" in out and "not attempted" not in out
+    # The exercise's own stub is still "not attempted".
+    assert check("ex09.1", "square", (x,), lambda x: x ** 2) is None
+    assert "ex09.1 square: not attempted yet" in capsys.readouterr().out
+    assert check("ex09.1 (squares)", "square", (x,), lambda x: x ** 2) is None  # words after the id
+    assert "not attempted yet" in capsys.readouterr().out
+    # A mismatch shows the student's value and the reference's.
+    path.write_text("def square(x):\n    return x * 3\n")
+    assert check("ex09.1", "square", (x,), lambda x: x ** 2) is False
+    out = capsys.readouterr().out
+    assert "yours:     tensor(2,) torch.float32: [3.0000, 6.0000]" in out
+    assert "reference: tensor(2,) torch.float32: [1.0000, 4.0000]" in out
+
+
+def test_claim_raises_in_words_with_the_lessons_settings_and_explains_with_changed_ones(capsys):
+    import pytest
+    lesson.lesson_settings(PROFILE=("class", "class"), SEED=(0, 0))
+    assert lesson.claim(True, "anything") is True
+    with pytest.raises(lesson.ClaimFailed, match=r"the lesson claims: EWC beats fine-tuning — with the "
+                                                 r"lesson's own settings \(PROFILE='class', SEED=0\)"):
+        lesson.claim(0.4 > 0.5, "EWC beats fine-tuning", "40.00% vs 50.00%")
+    # A student who changed the seed (registered) or λ (passed with the claim) is told, not stopped.
+    lesson.lesson_settings(PROFILE=("class", "class"), SEED=(0, 3))
+    assert lesson.claim(False, "EWC beats fine-tuning", "40.00% vs 50.00%") is False
+    assert capsys.readouterr().out.strip() == (
+        "this claim holds in the class profile; with your settings (SEED=3 instead of 0) it does not: "
+        "EWC beats fine-tuning (40.00% vs 50.00%)")
+    lesson.lesson_settings(PROFILE=("class", "class"))
+    assert lesson.claim(False, "λ works", LAMBDA=(100, 1e9)) is False
+    assert "LAMBDA=1000000000.0 instead of 100" in capsys.readouterr().out
+    with pytest.raises(lesson.ClaimFailed):  # the same λ as the lesson: the lesson is wrong
+        lesson.claim(False, "λ works", LAMBDA=(100, 100))
+    with pytest.raises(TypeError, match="takes a pair"):
+        lesson.lesson_settings(SEED=3)
+    lesson.lesson_settings()

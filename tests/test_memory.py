@@ -11,8 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from clcourse.data.scenarios import masked_logits
-from clcourse.memory import (ExemplarMemory, extract_features, herding, nme_logits, nme_predict,
-                             random_selection)
+from clcourse.memory import (ExemplarMemory, extract_features, herding, keep_first, nme_distances,
+                             nme_logits, nme_predict, random_selection, unit_rows)
 
 
 def cloud(n, d, seed):
@@ -285,3 +285,38 @@ def test_adding_a_kept_class_again_or_flipping_vectors_is_refused():
         memory.class_means(flat, flip=True)
     with pytest.raises(ValueError, match="n_units=1"):
         memory.class_means(flat, n_units=1)
+
+
+# --- normalisation, distances, reduction as functions ---------------------------------------------
+@pytest.mark.parametrize("dtype,big,small", [(torch.float32, 1e20, 1e-25), (torch.float64, 1e200, 1e-200)])
+def test_unit_rows_is_f_normalize_and_survives_huge_tiny_and_zero_rows(dtype, big, small):
+    x = cloud(40, 6, seed=3).to(dtype)
+    assert torch.equal(unit_rows(x, dim=1), F.normalize(x, dim=1))  # bitwise: the rescaling is exact
+    assert torch.equal(unit_rows(x[0], dim=0), F.normalize(x[0], dim=0))
+    scaled = torch.cat([x[:2] * big, x[2:4] * small, torch.zeros(1, 6, dtype=dtype)])
+    expected = torch.cat([F.normalize(x[:4], dim=1), torch.zeros(1, 6, dtype=dtype)])
+    torch.testing.assert_close(unit_rows(scaled, dim=1), expected)
+    assert unit_rows(torch.zeros(0, 6, dtype=dtype), dim=1).shape == (0, 6)
+
+
+def test_nme_distances_are_the_norms_behind_nme_logits():
+    f, mu = cloud(7, 4, seed=4), cloud(3, 4, seed=5)
+    for normalize in (True, False):
+        d = nme_distances(f, mu, normalize)
+        torch.testing.assert_close(d ** 2, -nme_logits(f, mu, normalize))
+        a, b = (F.normalize(f, dim=1), F.normalize(mu, dim=1)) if normalize else (f, mu)
+        torch.testing.assert_close(d[2, 1], torch.linalg.norm(a[2] - b[1]))
+    v = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    assert float(nme_distances(v, 3 * v)) < 1e-6  # parallel: 0 up to rounding (not 1e-4, not NaN)
+
+
+def test_keep_first_keeps_a_prefix_copies_and_keeps_the_class_order():
+    sets = {3: torch.tensor([5, 2, 9]), 0: torch.tensor([7]), 1: torch.tensor([4, 8])}
+    out = keep_first(sets, 2)
+    assert list(out) == [3, 0, 1] and [v.tolist() for v in out.values()] == [[5, 2], [7], [4, 8]]
+    out[3][0] = -1
+    assert sets[3].tolist() == [5, 2, 9]
+    for bad in (-1, True, 2.0):
+        with pytest.raises(ValueError):
+            keep_first(sets, bad)
+

@@ -180,3 +180,23 @@ def test_sgd_momentum_does_not_modify_inputs():
         assert torch.equal(t[0], c)
     torch.testing.assert_close(new_v[0], 0.9 * v[0] + g[0])
     torch.testing.assert_close(new_p[0], p[0] - 0.5 * new_v[0])
+
+
+def test_activation_and_derivative_and_two_layer_gradients_wrap_the_pieces():
+    z = _randn(7, seed=3)
+    for name, f in (("relu", torch.relu), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh)):
+        value, derivative = nb.activation_and_derivative(name, z)
+        zg = z.clone().requires_grad_()
+        (auto,) = torch.autograd.grad(f(zg).sum(), zg)
+        torch.testing.assert_close(value, f(z))
+        torch.testing.assert_close(derivative, auto)
+    with pytest.raises(ValueError):
+        nb.activation_and_derivative("softplus", z)
+    x, y = _randn(5, 4, seed=4), torch.tensor([0, 2, 1, 2, 0])
+    params = [_randn(6, 4, seed=5), _randn(6, seed=6), _randn(3, 6, seed=7), _randn(3, seed=8)]
+    leaves = [p.clone().requires_grad_() for p in params]
+    loss = F.cross_entropy(torch.relu(x @ leaves[0].T + leaves[1]) @ leaves[2].T + leaves[3], y)
+    auto = torch.autograd.grad(loss, leaves)
+    grads = nb.two_layer_gradients(x, *params, y)
+    for name, g in zip(["dW1", "db1", "dW2", "db2"], auto):
+        torch.testing.assert_close(grads[name], g)

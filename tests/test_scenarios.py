@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from clcourse.data.scenarios import Scenario, masked_logits
+from clcourse.data.scenarios import Scenario, active_units, masked_logits
 from clcourse.data.streams import Stream, Task, class_tasks, subset_per_class
 from clcourse.models import GrowingHead, build_model
 from clcourse import make_settings
@@ -51,6 +51,22 @@ def test_labels_outside_the_task_are_an_error():
 def test_unknown_scenario_lists_valid_ones():
     with pytest.raises(ValueError, match="task, domain, class"):
         Scenario("classy", split_stream())
+
+
+@pytest.mark.parametrize("args", [([2, True, 2], 1, 0), ([2, 2], True, 0), ([2, 2], 1, False)],
+                         ids=["bool_size", "bool_trained_upto", "bool_task"])
+def test_active_units_reject_a_bool_as_a_count(args):
+    for kind in ("task", "domain", "class"):
+        with pytest.raises(TypeError, match="not bools"):
+            active_units(kind, *args)
+
+
+def test_active_units_of_a_task_without_classes():
+    sizes = [2, 0, 3]  # task 1 has no classes: an empty block
+    assert active_units("task", sizes, 2, 1).tolist() == [False] * 5
+    assert active_units("task", sizes, 2, 2).tolist() == [False, False, True, True, True]
+    assert active_units("class", sizes, 1, 0).tolist() == [True, True, False, False, False]
+    assert active_units("domain", sizes, 2, 1).tolist() == [True] * 3
 
 
 def test_masked_logits_hide_inactive_units_from_softmax():

@@ -139,7 +139,12 @@ def active_units(kind: str, sizes, trained_upto: int, t: int) -> torch.Tensor:
     ``sizes[j]`` = number of classes of task j. Returns a bool tensor over the scenario's units:
     domain-IL ``max(sizes)`` units, all True; task-IL ``sum(sizes)`` units, True on task t's block;
     class-IL ``sum(sizes)`` units, True on the blocks of tasks 0..trained_upto.
+    Counts are ints: a bool among ``sizes``, ``trained_upto`` or ``t`` raises TypeError (Python would
+    read True as 1). A task of size 0 has an empty block: no unit, an all-False task-IL mask.
     """
+    if any(isinstance(v, bool) for v in [*sizes, trained_upto, t]):
+        raise TypeError(f"sizes, trained_upto and t are counts, not bools: got {list(sizes)}, "
+                        f"{trained_upto}, {t}")
     if kind == "domain":
         return torch.ones(max(sizes), dtype=torch.bool)
     mask = torch.zeros(sum(sizes), dtype=torch.bool)

@@ -11,10 +11,11 @@ from .ewc import EWC, OnlineEWC
 from .finetune import Finetune
 from .icarl import ICaRL
 from .joint import Joint
+from .l2 import L2
 from .lwf import LwF
 from .si import SI
 
-_BUILT_IN = (Finetune, Joint, EWC, OnlineEWC, SI, LwF, ICaRL)
+_BUILT_IN = (Finetune, Joint, L2, EWC, OnlineEWC, SI, LwF, ICaRL)
 METHODS: dict[str, type] = {cls.name: cls for cls in _BUILT_IN}
 
 
@@ -31,4 +32,4 @@ def make_method(method, model, scenario, settings, stream=None) -> Method:
     return method_class(method)(model, scenario, settings, stream)
 
 
-__all__ = ["Arg", "Method", "EWC", "OnlineEWC", "SI", "LwF", "ICaRL", "Finetune", "Joint", "METHODS", "method_class", "make_method", "make_optimizer"]
+__all__ = ["Arg", "Method", "L2", "EWC", "OnlineEWC", "SI", "LwF", "ICaRL", "Finetune", "Joint", "METHODS", "method_class", "make_method", "make_optimizer"]

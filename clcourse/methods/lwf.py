@@ -13,6 +13,11 @@ far, the teacher's distribution over the old classes padded with zero targets on
 Weighting. ``"1/t"`` (default): w_new = 1/t, w_old = 1 − 1/t with t tasks seen, every task counting
 equally, and KD × T², as van de Ven & Tolias 2019's ("Three scenarios") code does for its Table 4.
 ``"lambda"``: w_new = 1, w_old = λ_o, the paper's loss (Li & Hoiem: λ_o = 1, no T²: set t_squared=False).
+The KD term SUMS the soft cross-entropy over the units (Hinton et al.; van de Ven's code since commit
+26f00db, May 2019). The code of "Three scenarios" as posted with its arXiv version AVERAGED it over the
+units, a term 2t times weaker in class-IL: its published LwF numbers are not this default's. In class-IL,
+with the default weighting the zero targets on the new units outweigh the 1/t-weighted CE: the new
+classes are barely learnt and task 1 is kept (lesson 03 §5 shows the accuracy matrices).
 Optional warm-up (the paper's): first train only the head, on the new task's own units, then all.
 
 Hooks: ``before_task`` (teacher, warm-up), ``loss`` (the KD term, logged as ``kd``).

@@ -40,6 +40,20 @@ def path_importance(path: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
     return path / ((end - start) ** 2 + xi)
 
 
+def path_integral(grads: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+    """ω = −Σ_s g_s Δθ_s (Zenke et al. 2017, Eq. 3) over a recorded path: rows s of ``grads`` and
+    ``deltas`` (S, P) are each step's gradient and parameter change. ``after_step`` accumulates the same
+    sum one step at a time."""
+    return -(grads * deltas).sum(dim=0)
+
+
+def si_importance(grads: torch.Tensor, deltas: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
+                  xi: float) -> torch.Tensor:
+    """Ω of one task from its recorded path (Zenke et al. 2017, Eqs. 3–5): ``path_importance`` of
+    ``path_integral``. Lesson 02 §6's reference."""
+    return path_importance(path_integral(grads, deltas), start, end, xi)
+
+
 def default_c(s):
     table = C_2019 if s.benchmark in C_2019 else C_2022
     return table.get(s.benchmark, {}).get(s.scenario, {"class": 5.0}.get(s.scenario, 10.0))

@@ -37,3 +37,34 @@ def check_equal(actual, expected, what):
         bits = lambda m: "".join("1" if b else "0" for b in m.tolist())  # noqa: E731
         assert torch.equal(actual, expected), f"expected {bits(expected)}, got {bits(actual)} — {what}"
     assert torch.equal(actual, expected), f"values differ — {what}\nexpected:\n{expected}\ngot:\n{actual}"
+
+
+def _snapshot(value):
+    """Every tensor inside `value` (dicts, lists, tuples) as (path, detached copy, requires_grad)."""
+    if isinstance(value, torch.Tensor):
+        return [("", value.detach().clone(), value.requires_grad)]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return []
+    return [(f"[{k!r}]{p}", t, g) for k, v in items for p, t, g in _snapshot(v)]
+
+
+def call_unchanged(fn, *args, what="", **kwargs):
+    """Call fn(*args, **kwargs) and assert that it left every tensor argument as it was: the same values
+    (NaN where NaN) and the same requires_grad flag. Returns fn's result."""
+    before = [_snapshot(a) for a in args] + [_snapshot(v) for v in kwargs.values()]
+    result = fn(*args, **kwargs)
+    after = [_snapshot(a) for a in args] + [_snapshot(v) for v in kwargs.values()]
+    names = [f"argument {i + 1}" for i in range(len(args))] + [f"argument {k}=" for k in kwargs]
+    for name, old, new in zip(names, before, after):
+        for (path, t0, g0), (_, t1, g1) in zip(old, new):
+            assert g0 == g1, (f"your function changed requires_grad of {name}{path} from {g0} to {g1} — "
+                              f"leave the inputs as they are{' — ' + what if what else ''}")
+            assert t0.shape == t1.shape and torch.equal(t0.isnan(), t1.isnan()) and torch.equal(
+                t0.nan_to_num(), t1.nan_to_num()), (
+                f"your function changed the values of {name}{path} in place — work on a copy"
+                f"{' — ' + what if what else ''}")
+    return result

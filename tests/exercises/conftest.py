@@ -55,6 +55,8 @@ def load_implementation(impl: str, module_name: str, folder=None):
     path = (Path(folder) if folder else REPO / impl) / f"{module_name}.py"
     shown = str(path) if folder else f"{impl}/{module_name}.py"
     if not path.is_file():
+        if folder:
+            pytest.fail(f"no {path.name} in the graded folder {folder}", pytrace=False)
         hint = "run `clcourse exercises` to generate it" if impl == "exercises" else "it should be in git"
         pytest.fail(f"{shown} not found ({hint})", pytrace=False)
     unique_name = f"clcourse_{impl}_{module_name}"  # solutions and exercises can be loaded side by side

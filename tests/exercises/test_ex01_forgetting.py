@@ -14,7 +14,7 @@ from clcourse import metrics as ref_metrics
 from clcourse.data.scenarios import active_units
 from clcourse.data.streams import class_task_indices, permute_pixels, permutations
 
-from checks import check_equal
+from checks import call_unchanged, check_equal
 
 EXERCISE_MODULE = "ex01_forgetting"
 
@@ -62,12 +62,18 @@ def _perm(d, seed=1):
 
 # ---------------------------------------------------------------- ex01.1 permute_images (§1)
 
+def _permute(ex, x, perm):
+    """permute_images on copies: a test about values must not fail on a mutation (that has its own test).
+    clone() keeps the strides, so a non-contiguous x stays non-contiguous."""
+    return ex.permute_images(x.clone(), perm.clone())
+
+
 @pytest.mark.exercise("ex01.1")
 @pytest.mark.parametrize("shape", [(1, 28, 28), (784,), (3, 4, 5)], ids=["Nx1x28x28", "Nx784", "Nx3x4x5"])
 def test_permute_matches_reference_and_keeps_shape(ex, shape):
     x = _images(6, shape)
     perm = _perm(x[0].numel())
-    out = ex.permute_images(x, perm)
+    out = _permute(ex, x, perm)
     check_equal(out, permute_pixels(x, perm),
                  f"permute_images(x, perm) for x of shape {tuple(x.shape)} (the shape and dtype must be kept)")
 
@@ -77,7 +83,7 @@ def test_permute_pixel_i_comes_from_perm_i(ex):
     x = torch.arange(2 * 6, dtype=torch.float32).view(2, 1, 2, 3)  # image 0: 0..5, image 1: 6..11
     perm = torch.tensor([5, 0, 3, 1, 4, 2])
     expected = torch.tensor([[5., 0., 3., 1., 4., 2.], [11., 6., 9., 7., 10., 8.]]).view(2, 1, 2, 3)
-    check_equal(ex.permute_images(x, perm), expected,
+    check_equal(_permute(ex, x, perm), expected,
                  "pixel i of the output (flattened, row by row) must be pixel perm[i] of the input: "
                  "out_flat[n, i] = x_flat[n, perm[i]]")
 
@@ -86,24 +92,24 @@ def test_permute_pixel_i_comes_from_perm_i(ex):
 def test_permute_then_inverse_gives_the_original(ex):
     x = _images(4, seed=2)
     perm = permutations(2, 784, seed=3)[1]  # a permutation as permuted MNIST draws it
-    out = ex.permute_images(x, perm)
+    out = _permute(ex, x, perm)
     assert not torch.equal(out, x), "a random permutation must actually move the pixels"
-    back = ex.permute_images(out, torch.argsort(perm))
+    back = _permute(ex, out, torch.argsort(perm))
     check_equal(back, x, "permuting with perm, then with its inverse argsort(perm), must give x back")
-    check_equal(ex.permute_images(x, torch.arange(784)), x, "the identity permutation must leave x unchanged")
+    check_equal(_permute(ex, x, torch.arange(784)), x, "the identity permutation must leave x unchanged")
 
 
 @pytest.mark.exercise("ex01.1")
 def test_permute_is_the_same_for_every_image(ex):
     x = _images(7, seed=4)
     perm = _perm(784, seed=5)
-    out = ex.permute_images(x, perm)
+    out = _permute(ex, x, perm)
     for n in (0, 3, 6):
-        check_equal(out[n:n + 1], ex.permute_images(x[n:n + 1], perm),
+        check_equal(out[n:n + 1], _permute(ex, x[n:n + 1], perm),
                      f"image {n} permuted within the batch must equal image {n} permuted alone "
                      "(ONE permutation for every image)")
     same = x[:1].expand(3, -1, -1, -1).clone()  # three copies of one image
-    out_same = ex.permute_images(same, perm)
+    out_same = _permute(ex, same, perm)
     assert torch.equal(out_same[0], out_same[1]) and torch.equal(out_same[0], out_same[2]), (
         "three copies of one image must stay three identical images after the permutation")
 
@@ -116,19 +122,40 @@ def test_permute_works_on_non_contiguous_images(ex):
     x = hwc.permute(0, 3, 1, 2)
     assert not x.is_contiguous()
     perm = _perm(3 * 6 * 6, seed=6)
-    check_equal(ex.permute_images(x, perm), permute_pixels(x.contiguous(), perm),
+    check_equal(_permute(ex, x, perm), permute_pixels(x.contiguous(), perm),
                  "permute_images of a non-contiguous batch (an HWC → CHW permute of CIFAR-like images)")
 
 
 @pytest.mark.exercise("ex01.1")
 def test_permute_keeps_the_pixels_and_does_not_modify_x(ex):
     x = _images(3, seed=6, dtype=torch.float64)
-    before = x.clone()
-    out = ex.permute_images(x, _perm(784, seed=7))
-    assert torch.equal(x, before), "permute_images must not modify its input x in place"
-    assert out.dtype == torch.float64, f"the dtype must be kept: expected torch.float64, got {out.dtype}"
-    check_equal(out.flatten(1).sort(dim=1).values, x.flatten(1).sort(dim=1).values,
-                 "each output image must hold exactly the pixel values of its input image (only moved)")
+    perm = _perm(784, seed=7)
+    for xx in (x.clone(), x.clone().requires_grad_()):
+        out = call_unchanged(ex.permute_images, xx, perm.clone(),
+                             what=f"permute_images(x, perm), x.requires_grad={xx.requires_grad}")
+        assert out.dtype == torch.float64, f"the dtype must be kept: expected torch.float64, got {out.dtype}"
+        check_equal(out.detach().flatten(1).sort(dim=1).values, x.flatten(1).sort(dim=1).values,
+                    "each output image must hold exactly the pixel values of its input image (only moved)")
+        check_equal(out.detach(), permute_pixels(x, perm), "permute_images(x, perm)")
+
+
+@pytest.mark.exercise("ex01.1")
+@pytest.mark.parametrize("n", [0, 1], ids=["empty_batch", "one_image"])
+def test_permute_empty_batch_and_one_image(ex, n):
+    x = _images(n, seed=8)
+    perm = _perm(784, seed=9)
+    check_equal(_permute(ex, x, perm), permute_pixels(x, perm),
+                f"permute_images of a batch of {n} image(s) of shape {tuple(x.shape)} (with no elements, "
+                "reshape(N, -1) is ambiguous: flatten(1) is not)")
+
+
+@pytest.mark.exercise("ex01.1")
+def test_permute_rejects_a_bool_mask(ex):
+    x = _images(2, shape=(4,), seed=10)
+    with pytest.raises(TypeError):
+        ex.permute_images(x, torch.tensor([True, False, True, True]))
+        pytest.fail("permute_images(x, perm) with a bool perm must raise TypeError: a bool tensor is a mask "
+                    "(it would silently keep 3 of 4 pixels), not a list of pixel positions")
 
 
 # ---------------------------------------------------------------- the metrics: shared checks
@@ -153,7 +180,7 @@ def _check_random(ex, exercise_id):
     name, reference = METRICS[exercise_id]
     for T, seed in [(2, 0), (4, 1), (5, 2), (10, 3)]:
         R = _rand_matrix(T, seed)
-        check_float(getattr(ex, name)(R), reference(R),
+        check_float(getattr(ex, name)(R.clone()), reference(R),
                     f"{name}(R) for a random {T}×{T} matrix, compared with clcourse.metrics.{reference.__name__}")
 
 
@@ -167,11 +194,14 @@ def _check_forms(ex, exercise_id, expected):
 
 
 def _check_inputs_untouched(ex, exercise_id):
-    name, _ = METRICS[exercise_id]
+    """A float64 tensor passes through torch.as_tensor(R, dtype=torch.float64) as itself, not a copy:
+    an in-place operation on it, or on a view of it, changes the caller's matrix."""
+    name, reference = METRICS[exercise_id]
     R = _rand_matrix(4, 9)
-    before = R.clone()
-    getattr(ex, name)(R)
-    assert torch.equal(R, before), f"{name} must not modify the accuracy matrix R in place"
+    for RR in (R.clone(), R.clone().requires_grad_()):
+        got = call_unchanged(getattr(ex, name), RR,
+                             what=f"{name}(R) for a float64 tensor R, R.requires_grad={RR.requires_grad}")
+        check_float(got, reference(R), f"{name}(R) for a random 4×4 float64 tensor")
 
 
 def _check_t1(ex, exercise_id, expected):
@@ -420,6 +450,30 @@ def test_mask_class_il_grows_task_il_does_not_move(ex, label):
 
 
 @pytest.mark.exercise("ex01.7")
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("args", [([2, True, 2], 1, 0), ([2, 2, 2], True, 0), ([2, 2, 2], 1, False)],
+                         ids=["bool_size", "bool_trained_upto", "bool_task"])
+def test_mask_rejects_a_bool_as_a_count(ex, scenario, args):
+    sizes, trained_upto, task = args
+    with pytest.raises(TypeError):
+        ex.logit_mask(scenario, sizes, trained_upto, task)
+        pytest.fail(f"logit_mask({scenario!r}, {sizes}, {trained_upto}, {task}) must raise TypeError: a bool is "
+                    "not a count (Python would read True as 1)")
+
+
+@pytest.mark.exercise("ex01.7")
+def test_mask_task_without_classes(ex):
+    sizes = [2, 0, 3]  # task 1 has no classes: an empty block between tasks 0 and 2
+    cases = {("task", 2, 1): [False] * 5, ("task", 2, 2): [False, False, True, True, True],
+             ("class", 1, 0): [True, True, False, False, False], ("class", 2, 2): [True] * 5,
+             ("domain", 2, 1): [True] * 3}
+    for (scenario, trained_upto, task), expected in cases.items():
+        out, what = _mask(ex, scenario, sizes, trained_upto, task)
+        check_equal(out, torch.tensor(expected), what + " (a task of size 0 has an empty block)")
+        check_equal(out, active_units(scenario, sizes, trained_upto, task), what + ", compared with the reference")
+
+
+@pytest.mark.exercise("ex01.7")
 def test_mask_unknown_scenario_raises_value_error(ex):
     try:
         ex.logit_mask("instance", [2] * 5, 0, 0)
@@ -435,7 +489,7 @@ def _labels(n=500, classes=10, seed=0):
 
 
 def _split(ex, y, groups):
-    out = ex.split_by_classes(y, groups)
+    out = ex.split_by_classes(y.clone(), groups)  # a copy: y's own test is call_unchanged's
     what = f"split_by_classes(y, {groups})"
     assert isinstance(out, (list, tuple)), f"{what}: expected a list of tensors, got {type(out).__name__}"
     assert len(out) == len(groups), f"{what}: expected {len(groups)} index tensors (one per group), got {len(out)}"
@@ -499,6 +553,18 @@ def test_split_overlap_between_groups_far_apart_raises_value_error(ex):
         return
     pytest.fail("split_by_classes(y, [[0, 1], [2, 3], [4, 5], [1, 6]]) must raise ValueError: class 1 is "
                 "in the first and the last group (check every pair of groups, not only neighbours)")
+
+
+@pytest.mark.exercise("ex01.8")
+def test_split_leaves_y_unchanged_and_handles_an_empty_group(ex):
+    y = torch.tensor([4, 9, 0, 4, 1, 9, 9, 0, 3])
+    out = call_unchanged(ex.split_by_classes, y, [[9, 0], [], [4, 3]], what="split_by_classes(y, groups)")
+    assert isinstance(out, (list, tuple)) and len(out) == 3, "split_by_classes must return one tensor per group"
+    check_equal(out[0], torch.tensor([1, 2, 5, 6, 7]), f"split_by_classes(y, [[9, 0], [], [4, 3]])[0] for "
+                f"y = {y.tolist()}: labels 9 or 0, in dataset order (not class by class)")
+    check_equal(out[1], torch.zeros(0, dtype=torch.int64),
+                "split_by_classes(y, [[9, 0], [], [4, 3]])[1]: an empty group gives an empty LongTensor")
+    check_equal(out[2], torch.tensor([0, 3, 8]), "split_by_classes(y, [[9, 0], [], [4, 3]])[2]: labels 4 or 3")
 
 
 @pytest.mark.exercise("ex01.8")

@@ -20,7 +20,7 @@ from clcourse.methods.ewc import online_fisher as ref_online_fisher
 from clcourse.methods.si import path_importance as ref_path_importance
 from clcourse.penalties import ewc_penalty as ref_ewc_penalty
 
-from checks import check_tensor
+from checks import call_unchanged, check_tensor
 
 EXERCISE_MODULE = "ex02_ewc"
 
@@ -195,7 +195,28 @@ def test_laplace_not_a_maximum_raises_value_error(ex, case):
                     "so θ is not a maximum and there is no Laplace fit")
 
 
-# ---------------------------------------------------------------- ex02.2 empirical Fisher diagonal (§5)
+@pytest.mark.exercise("ex02.1")
+def test_laplace_float32_mode_is_used_in_float64(ex):
+    k, beta = 3.0, 20.0
+    mode32 = torch.tensor((k - 1) / beta, dtype=torch.float32)  # 0.1 is not exact in float32
+    theta = mode32.double()                                      # the float64 value the exercise must use
+    what = "laplace_variance(log Gamma(θ; 3, 20), θ* = 0.1 given as a float32 tensor)"
+    out = call_unchanged(ex.laplace_variance, gamma_density(k, beta), mode32, what=what)
+    check_tensor(out, theta ** 2 / (k - 1),
+                 what + ": −1/(log p)''(θ*) = θ*²/(k − 1), with θ* converted to float64 BEFORE "
+                 "differentiating (float32 arithmetic is off by ~1e-7)", **EXACT)
+
+
+@pytest.mark.exercise("ex02.1")
+@pytest.mark.parametrize("var", [1e-200, 1e-12, 1e12, 1e200])
+def test_laplace_extreme_curvatures(ex, var):
+    what = f"laplace_variance(log N(θ; 0.5, {var:g}), θ* = 0.5)"
+    out = call_unchanged(ex.laplace_variance, gaussian(0.5, var), torch.tensor(0.5, dtype=torch.float64,
+                                                                                  requires_grad=True), what=what)
+    check_tensor(out, _exact(var), what + ": exactly the variance, however sharp or flat", **EXACT)
+
+
+# ---------------------------------------------------------------- ex02.4 empirical Fisher diagonal (§5)
 
 def _grads(N=9, seed=0, dtype=torch.float64):
     """Per-example gradients of a weight, a bias and a scalar parameter, (N, *shape) each."""
@@ -210,7 +231,7 @@ def _empirical(ex, grads, what):
     return out
 
 
-@pytest.mark.exercise("ex02.2")
+@pytest.mark.exercise("ex02.4")
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_empirical_fisher_is_the_mean_of_squares(ex, dtype):
     g = _grads(dtype=dtype)
@@ -222,7 +243,7 @@ def test_empirical_fisher_is_the_mean_of_squares(ex, dtype):
     _untouched(before, g, what)
 
 
-@pytest.mark.exercise("ex02.2")
+@pytest.mark.exercise("ex02.4")
 def test_empirical_fisher_of_an_mlp_matches_clcourse(ex):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4)).double()
@@ -241,7 +262,7 @@ def test_empirical_fisher_of_an_mlp_matches_clcourse(ex):
                atol=1e-12, rtol=1e-9)
 
 
-@pytest.mark.exercise("ex02.2")
+@pytest.mark.exercise("ex02.4")
 def test_empirical_fisher_is_not_the_square_of_the_mean_gradient(ex):
     g = _grads(N=5, seed=3)
     paired = {n: torch.cat([v, -v]) for n, v in g.items()}  # every gradient and its opposite: mean 0
@@ -256,7 +277,7 @@ def test_empirical_fisher_is_not_the_square_of_the_mean_gradient(ex):
     check_dict(_empirical(ex, one, what), {n: v[0] ** 2 for n, v in one.items()}, what + ": g_1²")
 
 
-@pytest.mark.exercise("ex02.2")
+@pytest.mark.exercise("ex02.4")
 def test_empirical_fisher_is_an_average_not_a_sum(ex):
     g = _grads(N=7, seed=4)
     twice = {n: torch.cat([v, v]) for n, v in g.items()}
@@ -268,7 +289,27 @@ def test_empirical_fisher_is_an_average_not_a_sum(ex):
     check_dict(_empirical(ex, shuffled, what), _empirical(ex, g, what), what + ": the order does not matter")
 
 
-# ---------------------------------------------------------------- ex02.3 softmax-regression Fisher (§3)
+@pytest.mark.exercise("ex02.4")
+def test_empirical_fisher_leaves_gradients_that_require_grad_alone(ex):
+    g = {n: v.clone().requires_grad_() for n, v in _grads(N=6, seed=6).items()}
+    what = "empirical_fisher_diagonal(per-example gradients that require grad)"
+    out = call_unchanged(ex.empirical_fisher_diagonal, g, what=what)
+    assert isinstance(out, dict), f"expected a dict {{name: tensor}}, got {type(out).__name__} — {what}"
+    check_dict(out, ref_fisher.fisher_from_grads(g), what + " compared with clcourse.fisher.fisher_from_grads")
+
+
+@pytest.mark.exercise("ex02.4")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_empirical_fisher_tiny_and_large_gradients(ex, dtype):
+    scale = {"fc.weight": 1e-15, "fc.bias": 1e15, "temperature": 1.0}  # a saturated softmax's gradients
+    g = {n: v * scale[n] for n, v in _grads(N=5, seed=7, dtype=dtype).items()}
+    what = f"empirical_fisher_diagonal with gradients of size 1e-15 and 1e15, {dtype}"
+    out = call_unchanged(ex.empirical_fisher_diagonal, g, what=what)
+    expected = {n: (v.double() ** 2).mean(0).to(dtype) for n, v in g.items()}
+    check_dict(out, expected, what + ": (1/N) Σ_n g_n², which fits the dtype", rtol=1e-5, atol=0)
+
+
+# ---------------------------------------------------------------- ex02.2 softmax-regression Fisher (§3)
 
 def _softmax_problem(K, D, N, seed=0, dtype=torch.float64):
     return 1.5 * _randn(K, D, seed=seed, dtype=dtype), _randn(N, D, seed=seed + 1, dtype=dtype)
@@ -286,7 +327,7 @@ def _softmax_fisher(ex, W, x, what):
 SIZES = [(3, 4, 10), (2, 5, 1), (4, 3, 25)]
 
 
-@pytest.mark.exercise("ex02.3")
+@pytest.mark.exercise("ex02.2")
 @pytest.mark.parametrize("K,D,N", SIZES, ids=[f"K{k}_D{d}_N{n}" for k, d, n in SIZES])
 def test_softmax_fisher_matches_reference(ex, K, D, N):
     W, x = _softmax_problem(K, D, N, seed=K + D + N)
@@ -298,7 +339,7 @@ def test_softmax_fisher_matches_reference(ex, K, D, N):
     assert torch.equal(W, before[0]) and torch.equal(x, before[1]), f"W or x was modified in place — {what}"
 
 
-@pytest.mark.exercise("ex02.3")
+@pytest.mark.exercise("ex02.2")
 def test_softmax_fisher_float32(ex):
     W, x = _softmax_problem(3, 4, 12, seed=7, dtype=torch.float32)
     what = "softmax_regression_fisher(W, x) in float32"
@@ -306,7 +347,7 @@ def test_softmax_fisher_float32(ex):
                  what + " compared with the reference (the result keeps W's dtype)", atol=1e-6, rtol=1e-4)
 
 
-@pytest.mark.exercise("ex02.3")
+@pytest.mark.exercise("ex02.2")
 def test_softmax_fisher_is_the_expected_outer_product_of_the_score(ex):
     K, D, N = 3, 4, 6
     W, x = _softmax_problem(K, D, N, seed=11)
@@ -323,7 +364,7 @@ def test_softmax_fisher_is_the_expected_outer_product_of_the_score(ex):
                  "W.flatten()", atol=1e-12, rtol=1e-9)
 
 
-@pytest.mark.exercise("ex02.3")
+@pytest.mark.exercise("ex02.2")
 def test_softmax_fisher_is_minus_the_expected_hessian(ex):
     K, D, N = 4, 2, 8
     W, x = _softmax_problem(K, D, N, seed=13)
@@ -338,7 +379,7 @@ def test_softmax_fisher_is_minus_the_expected_hessian(ex):
                  atol=1e-12, rtol=1e-9)
 
 
-@pytest.mark.exercise("ex02.3")
+@pytest.mark.exercise("ex02.2")
 def test_softmax_fisher_is_symmetric_psd_and_blind_to_shifting_every_row(ex):
     K, D, N = 3, 5, 20
     W, x = _softmax_problem(K, D, N, seed=17)
@@ -358,7 +399,7 @@ def test_softmax_fisher_is_symmetric_psd_and_blind_to_shifting_every_row(ex):
                  rtol=1e-9)
 
 
-@pytest.mark.exercise("ex02.3")
+@pytest.mark.exercise("ex02.2")
 def test_softmax_fisher_one_example_by_hand(ex):
     W = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
     x = torch.tensor([[2.0, 1.0]], dtype=torch.float64)
@@ -371,7 +412,28 @@ def test_softmax_fisher_one_example_by_hand(ex):
                  atol=1e-12, rtol=1e-9)
 
 
-# ---------------------------------------------------------------- ex02.4 EWC penalty (§4)
+@pytest.mark.exercise("ex02.2")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_softmax_fisher_saturated_logits(ex, dtype):
+    W, x = _softmax_problem(3, 4, 10, seed=21, dtype=dtype)
+    W = 200 * W  # logits in the hundreds: exp overflows (float32 above ~88, float64 above ~709)
+    what = f"softmax_regression_fisher(200·W, x): logits in the hundreds, {dtype}"
+    out = call_unchanged(ex.softmax_regression_fisher, W, x, what=what)
+    check_tensor(out, ref_fisher.softmax_regression_fisher(W, x),
+                 what + ": a confident model's Fisher is ~0 (diag(p) − p pᵀ ≈ 0), not NaN — use torch.softmax, "
+                 "never exp(z)/Σexp(z)", atol=1e-6 if dtype == torch.float32 else 1e-12, rtol=0)
+
+
+@pytest.mark.exercise("ex02.2")
+def test_softmax_fisher_leaves_w_that_requires_grad_alone(ex):
+    W, x = _softmax_problem(2, 3, 4, seed=23)
+    W.requires_grad_()
+    what = "softmax_regression_fisher(W that requires grad, x)"
+    out = call_unchanged(ex.softmax_regression_fisher, W, x, what=what)
+    check_tensor(out, ref_fisher.softmax_regression_fisher(W.detach(), x), what, atol=1e-12, rtol=1e-9)
+
+
+# ---------------------------------------------------------------- ex02.3 EWC penalty (§4)
 
 def _ewc_problem(seed=0, dtype=torch.float64):
     shapes = {"fc.weight": (3, 4), "fc.bias": (3,), "scale": ()}
@@ -393,7 +455,7 @@ def _penalty(ex, params, fisher, anchor, lam, what):
     return value, grads
 
 
-@pytest.mark.exercise("ex02.4")
+@pytest.mark.exercise("ex02.3")
 @pytest.mark.parametrize("lam", [1.0, 0.37, 1e3])
 def test_ewc_penalty_matches_reference(ex, lam):
     params, fisher, anchor = _ewc_problem(seed=int(lam * 100) % 97)
@@ -407,7 +469,7 @@ def test_ewc_penalty_matches_reference(ex, lam):
         _untouched(before, after, what)
 
 
-@pytest.mark.exercise("ex02.4")
+@pytest.mark.exercise("ex02.3")
 def test_ewc_penalty_by_hand(ex):
     params = {"w": torch.tensor([1.0, 2.0], dtype=torch.float64)}
     anchor = {"w": torch.zeros(2, dtype=torch.float64)}
@@ -419,7 +481,7 @@ def test_ewc_penalty_by_hand(ex):
                what + ": grads 3·[2·1, 0.5·2] = [6, 3]")
 
 
-@pytest.mark.exercise("ex02.4")
+@pytest.mark.exercise("ex02.3")
 def test_ewc_penalty_is_zero_at_the_anchor(ex):
     _, fisher, anchor = _ewc_problem(seed=3)
     what = "ewc_penalty at θ = θ* (λ = 50)"
@@ -428,7 +490,7 @@ def test_ewc_penalty_is_zero_at_the_anchor(ex):
     check_dict(grads, {n: torch.zeros_like(a) for n, a in anchor.items()}, what + ": its gradient is 0")
 
 
-@pytest.mark.exercise("ex02.4")
+@pytest.mark.exercise("ex02.3")
 def test_ewc_gradient_is_the_autograd_gradient_of_the_value(ex):
     params, fisher, anchor = _ewc_problem(seed=5)
     leaves = {n: p.clone().requires_grad_() for n, p in params.items()}
@@ -449,7 +511,7 @@ def test_ewc_gradient_is_the_autograd_gradient_of_the_value(ex):
                what + ": your grads vs torch.autograd's gradient of your value", rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.exercise("ex02.4")
+@pytest.mark.exercise("ex02.3")
 def test_ewc_penalty_linear_in_lambda_quadratic_in_distance(ex):
     params, fisher, anchor = _ewc_problem(seed=8)
     what = "ewc_penalty"
@@ -471,7 +533,32 @@ def test_ewc_penalty_linear_in_lambda_quadratic_in_distance(ex):
     check_tensor(v_free, v1, "ewc_penalty after moving only parameters with F = 0: unchanged", rtol=1e-10)
 
 
-# ---------------------------------------------------------------- ex02.5 online-EWC Fisher (§7)
+@pytest.mark.exercise("ex02.3")
+def test_ewc_penalty_leaves_the_inputs_and_their_flags_alone(ex):
+    params, fisher, anchor = _ewc_problem(seed=11)
+    what = "ewc_penalty(params that do NOT require grad, fisher, anchor, lam=4)"
+    value, grads = call_unchanged(ex.ewc_penalty, params, fisher, anchor, 4.0, what=what)
+    ref_value, ref_grads = ref_ewc_penalty(params, fisher, anchor, 4.0)
+    check_tensor(value, ref_value, what, rtol=1e-10, atol=1e-12)
+    check_dict(grads, ref_grads, what + ": grads λ F (θ − θ*)", rtol=1e-10, atol=1e-12)
+    leaves = {n: p.clone().requires_grad_() for n, p in params.items()}
+    what = "ewc_penalty(params that require grad, ...)"
+    call_unchanged(ex.ewc_penalty, leaves, fisher, anchor, 4.0, what=what)
+
+
+@pytest.mark.exercise("ex02.3")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_ewc_penalty_split_mnist_scales(ex, dtype):
+    params, fisher, anchor = _ewc_problem(seed=13, dtype=dtype)
+    fisher = {n: f * 1e-12 for n, f in fisher.items()}  # a confident network's Fisher, with λ = 1e10
+    what = f"ewc_penalty with F ~ 1e-12 and λ = 1e10 (split MNIST's scales), {dtype}"
+    value, grads = _penalty(ex, params, fisher, anchor, 1e10, what)
+    ref_value, ref_grads = ref_ewc_penalty(params, fisher, anchor, 1e10)
+    check_tensor(value, ref_value, what + ": (λ/2) Σ F (θ − θ*)², in the params' dtype", rtol=1e-5, atol=0)
+    check_dict(grads, ref_grads, what + ": grads λ F (θ − θ*)", rtol=1e-5, atol=0)
+
+
+# ---------------------------------------------------------------- ex02.6 online-EWC Fisher (§7)
 
 def _fishers(seed, shapes=None, dtype=torch.float64):
     shapes = shapes or {"fc.weight": (4, 5), "fc.bias": (4,)}
@@ -487,7 +574,7 @@ def _online(ex, running, new, gamma, what):
     return out
 
 
-@pytest.mark.exercise("ex02.5")
+@pytest.mark.exercise("ex02.6")
 @pytest.mark.parametrize("gamma", [0.9, 0.5, 1.0])
 def test_online_fisher_matches_reference(ex, gamma):
     running, new = _fishers(0), _fishers(10)
@@ -496,7 +583,7 @@ def test_online_fisher_matches_reference(ex, gamma):
                what + ": γ F̃ + F", rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.exercise("ex02.5")
+@pytest.mark.exercise("ex02.6")
 def test_online_fisher_by_hand_and_over_three_tasks(ex):
     running = {"w": torch.tensor([2.0, 4.0], dtype=torch.float64)}
     new = {"w": torch.tensor([1.0, 0.0], dtype=torch.float64)}
@@ -517,7 +604,7 @@ def test_online_fisher_by_hand_and_over_three_tasks(ex):
     check_dict(_online(ex, F1, F2, 1.0, what), {n: F1[n] + F2[n] for n in F1}, what + ": the plain sum")
 
 
-@pytest.mark.exercise("ex02.5")
+@pytest.mark.exercise("ex02.6")
 def test_online_fisher_first_task_and_a_new_parameter(ex):
     new = _fishers(4)
     what = "online_fisher_update({}, new, gamma=0.9) (the first task)"
@@ -534,7 +621,7 @@ def test_online_fisher_first_task_and_a_new_parameter(ex):
                what + ": a name missing from running takes the new Fisher alone", rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.exercise("ex02.5")
+@pytest.mark.exercise("ex02.6")
 def test_online_fisher_grown_head(ex):
     running = _fishers(6, {"head.weight": (4, 5), "head.bias": (4,), "body.weight": (5, 3)})
     new = _fishers(16, {"head.weight": (6, 5), "head.bias": (6,), "body.weight": (5, 3)})
@@ -550,7 +637,18 @@ def test_online_fisher_grown_head(ex):
                rtol=1e-12, atol=1e-14)
 
 
-# ---------------------------------------------------------------- ex02.6 SI importance (§6)
+@pytest.mark.exercise("ex02.6")
+def test_online_fisher_inputs_unchanged_and_no_alias_after_a_task(ex):
+    running, new = _fishers(30), _fishers(40)
+    what = "online_fisher_update(running, new, gamma=0.5)"
+    out = call_unchanged(ex.online_fisher_update, running, new, 0.5, what=what)
+    check_dict(out, {n: 0.5 * running[n] + new[n] for n in new}, what + ": γ F̃ + F", rtol=1e-12, atol=1e-14)
+    for n in new:
+        assert out[n].data_ptr() not in (new[n].data_ptr(), running[n].data_ptr()), (
+            f"out[{n!r}] shares memory with an input: return new tensors — {what}")
+
+
+# ---------------------------------------------------------------- ex02.5 SI importance (§6)
 
 def _path(S=6, P=5, seed=0, dtype=torch.float64):
     grads, deltas = _randn(S, P, seed=seed, dtype=dtype), 0.1 * _randn(S, P, seed=seed + 1, dtype=dtype)
@@ -566,7 +664,7 @@ def _si(ex, grads, deltas, start, end, xi, what):
     return out
 
 
-@pytest.mark.exercise("ex02.6")
+@pytest.mark.exercise("ex02.5")
 @pytest.mark.parametrize("xi", [0.1, 1e-3])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_si_matches_reference(ex, xi, dtype):
@@ -577,7 +675,7 @@ def test_si_matches_reference(ex, xi, dtype):
                  what + " compared with the reference: (−Σ_s g_s Δθ_s) / ((θ_end − θ_start)² + ξ)")
 
 
-@pytest.mark.exercise("ex02.6")
+@pytest.mark.exercise("ex02.5")
 def test_si_by_hand(ex):
     grads = torch.tensor([[1.0, -2.0], [3.0, 1.0]], dtype=torch.float64)
     deltas = torch.tensor([[-0.5, 0.5], [-0.5, -0.5]], dtype=torch.float64)
@@ -605,7 +703,7 @@ def _sgd_on_a_quadratic(lr, a, steps=30):
     return torch.stack(grads), torch.stack(deltas), start, theta, decrease
 
 
-@pytest.mark.exercise("ex02.6")
+@pytest.mark.exercise("ex02.5")
 def test_si_on_an_sgd_run_of_a_quadratic(ex):
     lr, xi = 0.1, 0.1
     a = torch.tensor([0.0, 0.1, 1.0, 3.0, 16.0], dtype=torch.float64)  # lr·a = 1.6: SGD overshoots and oscillates
@@ -625,7 +723,7 @@ def test_si_on_an_sgd_run_of_a_quadratic(ex):
                  atol=1e-12)
 
 
-@pytest.mark.exercise("ex02.6")
+@pytest.mark.exercise("ex02.5")
 def test_si_parameter_that_never_moved_or_came_back(ex):
     grads, deltas, start, _ = _path(S=5, P=4, seed=3)
     deltas[:, 0] = 0.0                    # frozen: gradients, but no step
@@ -643,7 +741,7 @@ def test_si_parameter_that_never_moved_or_came_back(ex):
                  "Σ|Δθ|), so Ω = ω/ξ", rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.exercise("ex02.6")
+@pytest.mark.exercise("ex02.5")
 def test_si_uphill_steps_count_negative_and_one_step(ex):
     grads = torch.tensor([[1.0, -1.0, 2.0]], dtype=torch.float64)
     deltas = torch.tensor([[0.5, 0.5, -0.1]], dtype=torch.float64)  # parameters 0 and 2 went uphill/downhill
@@ -653,3 +751,29 @@ def test_si_uphill_steps_count_negative_and_one_step(ex):
     # ω = [−0.5, 0.5, 0.2]; Ω = ω / (Δθ² + 0.1) = [−0.5/0.35, 0.5/0.35, 0.2/0.11]
     check_tensor(out, torch.tensor([-0.5 / 0.35, 0.5 / 0.35, 0.2 / 0.11], dtype=torch.float64),
                  what + ": a step along the gradient (uphill) gives ω < 0; Ω is not clamped", rtol=1e-10)
+
+
+@pytest.mark.exercise("ex02.5")
+def test_si_inputs_and_flags_unchanged(ex):
+    grads, deltas, start, end = _path(S=4, P=3, seed=9)
+    leaves = [t.clone().requires_grad_() for t in (grads, deltas, start, end)]
+    what = "si_importance(inputs that require grad)"
+    out = call_unchanged(ex.si_importance, *leaves, 0.1, what=what)
+    omega = -(grads * deltas).sum(0)
+    check_tensor(out.detach(), ref_path_importance(omega, start, end, 0.1), what, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.exercise("ex02.5")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_si_extreme_displacements_and_xi(ex, dtype):
+    grads = torch.tensor([[1e-3, 2.0, 5.0, 1e3]], dtype=dtype)
+    deltas = torch.tensor([[-1e-3, -1e-4, -30.0, -1e-6]], dtype=dtype)  # tiny to large moves
+    start = torch.zeros(4, dtype=dtype)
+    for xi in (1e-8, 0.1, 1e4):
+        what = f"si_importance of one step, Δθ = [−1e−3, −1e−4, −30, −1e−6], ξ = {xi:g}, {dtype}"
+        out = _si(ex, grads, deltas, start, start + deltas[0], xi, what)
+        g64, d64 = grads.double()[0], deltas.double()[0]
+        expected = (-(g64 * d64) / (d64 ** 2 + xi)).to(dtype)
+        check_tensor(out, expected, what + ": ω / (Δθ² + ξ) — ξ is added to the SQUARED displacement",
+                     rtol=1e-5, atol=0)
+

@@ -13,9 +13,12 @@ import torch
 import torch.nn.functional as F
 
 from clcourse.losses import distillation as ref_distillation
+from clcourse.losses import distillation_gradient as ref_distillation_gradient
+from clcourse.losses import hard_and_soft as ref_hard_and_soft
+from clcourse.losses import lwf_loss as ref_lwf_loss
 from clcourse.losses import tempered_softmax as ref_tempered_softmax
 
-from checks import check_tensor
+from checks import call_unchanged, check_tensor
 
 EXERCISE_MODULE = "ex03_distillation"
 
@@ -38,11 +41,6 @@ def _labels(n, units, seed=0):
     units = torch.as_tensor(units, dtype=torch.long)
     return units[torch.randint(0, len(units), (n,), generator=_gen(seed))]
 
-
-
-def _untouched(before, after, what):
-    for name, b, a in zip(("first", "second", "third", "fourth"), before, after):
-        assert torch.equal(b, a), f"the {name} input tensor was modified in place — {what}"
 
 
 def _scalar(out, dtype, what):
@@ -77,11 +75,9 @@ SHAPE_IDS = ["2d", "3d", "1d", "no_rows"]
 
 
 def _softmax_T(ex, logits, T, what):
-    before = logits.clone()
-    out = ex.softmax_with_temperature(logits, T)
+    out = call_unchanged(ex.softmax_with_temperature, logits, T,
+                         what=what + " (write s = logits / T, not logits /= T)")
     assert isinstance(out, torch.Tensor), f"expected a torch.Tensor, got {type(out).__name__} — {what}"
-    assert torch.equal(logits, before), (
-        f"the logits were modified in place (write s = logits / T, not logits /= T) — {what}")
     return out
 
 
@@ -193,11 +189,9 @@ def test_softmax_T_returns_a_new_tensor(ex):
 # ---------------------------------------------------------------- ex03.2 the soft cross-entropy's gradient (§3)
 
 def _gradient(ex, z, v, T, what):
-    before = (z.clone(), v.clone())
     with torch.no_grad():  # "by hand": no autograd graph is needed
-        out = ex.soft_cross_entropy_gradient(z, v, T)
+        out = call_unchanged(ex.soft_cross_entropy_gradient, z, v, T, what=what)
     assert isinstance(out, torch.Tensor), f"expected a torch.Tensor, got {type(out).__name__} — {what}"
-    _untouched(before, (z, v), what)
     return out
 
 
@@ -218,6 +212,8 @@ def test_gradient_matches_autograd(ex, T):
     check_tensor(out, _autograd_gradient(z, v, T),
                  what + " compared with autograd's ∂C/∂z, C = −Σ_i p_i log q_i per example (Eq. 2: (q − p)/T)",
                  atol=1e-12, rtol=1e-9)
+    check_tensor(out, ref_distillation_gradient(z, v, T),
+                 what + " compared with clcourse.losses.distillation_gradient", atol=1e-12, rtol=1e-9)
     zz = _requires_grad(z)
     (ref,) = torch.autograd.grad(ref_distillation(zz, v, T, t_squared=False) * len(z), zz)
     check_tensor(out, ref, what + " compared with the gradient of clcourse.losses.distillation(t_squared=False) "
@@ -302,11 +298,8 @@ def test_gradient_on_non_contiguous_logits(ex):
 # ---------------------------------------------------------------- ex03.3 the distillation loss (§3)
 
 def _kd(ex, z, v, T, what):
-    before = (z.detach().clone(), v.detach().clone())
-    out = ex.distillation_loss(z, v, T)
-    _scalar(out, z.dtype, what)
-    _untouched(before, (z.detach(), v.detach()), what)
-    return out
+    out = call_unchanged(ex.distillation_loss, z, v, T, what=what)
+    return _scalar(out, z.dtype, what)
 
 
 @pytest.mark.exercise("ex03.3")
@@ -413,15 +406,12 @@ def test_distillation_on_non_contiguous_logits(ex):
 # ---------------------------------------------------------------- ex03.4 the student's loss (§4)
 
 def _reference_student(logits, labels, teacher, T, alpha):
-    return alpha * F.cross_entropy(logits, labels) + (1 - alpha) * ref_distillation(logits, teacher, T)
+    return ref_hard_and_soft(logits, labels, teacher, T, alpha)
 
 
 def _student(ex, z, y, v, T, alpha, what):
-    before = (z.detach().clone(), y.clone(), v.detach().clone())
-    out = ex.student_loss(z, y, v, T, alpha)
-    _scalar(out, z.dtype, what)
-    _untouched(before, (z.detach(), y, v.detach()), what)
-    return out
+    out = call_unchanged(ex.student_loss, z, y, v, T, alpha, what=what)
+    return _scalar(out, z.dtype, what)
 
 
 @pytest.mark.exercise("ex03.4")
@@ -498,15 +488,12 @@ def _lwf_problem(C, old, B=10, seed=0, dtype=torch.float64):
 
 
 def _reference_lwf(z, y, v, old_units, T, lam):
-    return F.cross_entropy(z, y) + lam * ref_distillation(z[:, old_units], v, T)
+    return ref_lwf_loss(z, y, v, old_units, T, lam, t_squared=True)  # this exercise keeps the T²
 
 
 def _lwf(ex, z, y, v, old_units, T, lam, what):
-    before = (z.detach().clone(), y.clone(), v.detach().clone(), old_units.clone())
-    out = ex.lwf_loss(z, y, v, old_units, T, lam)
-    _scalar(out, z.dtype, what)
-    _untouched(before, (z.detach(), y, v.detach(), old_units), what)
-    return out
+    out = call_unchanged(ex.lwf_loss, z, y, v, old_units, T, lam, what=what)
+    return _scalar(out, z.dtype, what)
 
 
 LWF_CASES = {"old 0-3 of 6": (6, [0, 1, 2, 3]), "old 2,5,6 of 8": (8, [2, 5, 6]),
@@ -590,3 +577,141 @@ def test_lwf_float32_non_contiguous(ex):
     what = "lwf_loss(a transposed float32 z (10, 8), y, a sliced v (10, 3), old_units=[2, 5, 6], T=2, lam=1)"
     check_tensor(_lwf(ex, z, y, v, old_units, 2.0, 1.0, what), _reference_lwf(z, y, v, old_units, 2.0, 1.0),
                  what)
+
+
+# ---------------------------------------------------------------- every exercise: inputs in general position
+
+def _T_tensor(T, dtype):
+    return torch.tensor(T, dtype=dtype)
+
+
+T_TENSOR_CASES = [(torch.float32, torch.float64), (torch.float64, torch.float32), (torch.float32, torch.float32)]
+T_TENSOR_IDS = ["float32 logits, float64 T", "float64 logits, float32 T", "float32 both"]
+
+
+@pytest.mark.exercise("ex03.1")
+@pytest.mark.parametrize("dtype,T_dtype", T_TENSOR_CASES, ids=T_TENSOR_IDS)
+def test_softmax_T_accepts_a_0d_tensor_temperature(ex, dtype, T_dtype):
+    z = _randn(4, 6, seed=80, dtype=dtype)
+    T = _T_tensor(3.0, T_dtype)
+    what = f"softmax_with_temperature(z {dtype}, T=torch.tensor(3.0, dtype={T_dtype}))"
+    check_tensor(_softmax_T(ex, z, T, what), ref_tempered_softmax(z, 3.0), what + ": the same as with T = 3.0")
+    with pytest.raises(ValueError):
+        ex.softmax_with_temperature(z, _T_tensor(-1.0, T_dtype))
+        pytest.fail(f"softmax_with_temperature(z, T=torch.tensor(-1.0)) must raise ValueError — {what}")
+
+
+@pytest.mark.exercise("ex03.1")
+def test_softmax_T_leaves_logits_that_require_grad_as_they_are(ex):
+    z = _requires_grad(_randn(3, 5, seed=81))
+    what = "softmax_with_temperature(z requiring grad, T=2)"
+    out = _softmax_T(ex, z, 2.0, what)
+    check_tensor(out, torch.softmax(z.detach() / 2.0, -1), what)
+    assert out.requires_grad, f"the result must stay differentiable in the logits (no .detach(), no NumPy) — {what}"
+
+
+@pytest.mark.exercise("ex03.2")
+@pytest.mark.parametrize("dtype,T_dtype", T_TENSOR_CASES, ids=T_TENSOR_IDS)
+def test_gradient_accepts_a_0d_tensor_temperature(ex, dtype, T_dtype):
+    z, v = _randn(5, 6, seed=82, dtype=dtype), _randn(5, 6, seed=83, dtype=dtype)
+    what = f"soft_cross_entropy_gradient(z, v {dtype}, T=torch.tensor(2.0, dtype={T_dtype}))"
+    check_tensor(_gradient(ex, z, v, _T_tensor(2.0, T_dtype), what), ref_distillation_gradient(z, v, 2.0),
+                 what + ": the same as with T = 2.0, in the logits' dtype")
+
+
+@pytest.mark.exercise("ex03.2")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_gradient_stable_for_logits_of_1e4_at_a_low_temperature(ex, dtype):
+    z, v = _randn(4, 10, seed=84, dtype=dtype, scale=1e4), _randn(4, 10, seed=85, dtype=dtype, scale=1e4)
+    v[1] -= 3e4  # a teacher row far below the others
+    T = 0.5      # exp(1e4 / 0.5) overflows float64 too
+    what = f"soft_cross_entropy_gradient(logits of ±1e4, T={T}), {dtype}"
+    check_tensor(_gradient(ex, z, v, T, what), _autograd_gradient(z, v, T), what, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.exercise("ex03.3")
+@pytest.mark.parametrize("dtype,T_dtype", T_TENSOR_CASES, ids=T_TENSOR_IDS)
+def test_distillation_accepts_a_0d_tensor_temperature(ex, dtype, T_dtype):
+    z, v = _randn(6, 5, seed=86, dtype=dtype), _randn(6, 5, seed=87, dtype=dtype)
+    what = (f"distillation_loss(z, v {dtype}, T=torch.tensor(3.0, dtype={T_dtype})) — the result keeps z's "
+            "dtype (two 0-d tensors promote to the wider dtype: apply T² before the mean, or use float(T))")
+    check_tensor(_kd(ex, z, v, _T_tensor(3.0, T_dtype), what), ref_distillation(z, v, 3.0), what)
+
+
+@pytest.mark.exercise("ex03.3")
+@pytest.mark.parametrize("T", [0.5, 2.0, 20.0])
+def test_distillation_stable_for_logits_of_1e4_in_float64(ex, T):
+    z = _requires_grad(_randn(4, 10, seed=88, scale=1e4))
+    v = _randn(4, 10, seed=89, scale=1e4)
+    v[2] -= 3e4
+    what = f"distillation_loss(logits of ±1e4, T={T}), float64 (exp(1e4 / {T}) overflows float64 at T < 14)"
+    out = _kd(ex, z, v, T, what)
+    check_tensor(out, _oracle_distillation(z, v, T), what + " (log q = z/T − logsumexp(z/T))",
+                 rtol=1e-10, atol=1e-8)
+    (g,) = torch.autograd.grad(out, z)
+    assert torch.isfinite(g).all(), f"the gradient in z must be finite, got {g} — {what}"
+
+
+@pytest.mark.exercise("ex03.3")
+def test_distillation_leaves_the_teachers_requires_grad_flag(ex):
+    z, v = _requires_grad(_randn(4, 5, seed=90)), _requires_grad(_randn(4, 5, seed=91))
+    what = ("distillation_loss(z, v, T=2) with v requiring grad: use v.detach() (a new tensor), not "
+            "v.detach_() or v.requires_grad_(False) (they change the caller's tensor)")
+    _kd(ex, z, v, 2.0, what)
+    assert v.requires_grad, what
+
+
+@pytest.mark.exercise("ex03.4")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("T", [0.5, 2.0])
+def test_student_loss_stable_for_logits_of_1e4_both_dtypes(ex, dtype, T):
+    z = _randn(4, 10, seed=92, dtype=dtype, scale=1e4)
+    v = _randn(4, 10, seed=93, dtype=dtype, scale=1e4)
+    y = torch.tensor([3, 0, 9, 5])  # labels the student mostly gets wrong: a large hard loss
+    what = f"student_loss(logits of ±1e4, y, v, T={T}, alpha=0.3), {dtype}"
+    expected = 0.3 * F.cross_entropy(z.double(), y) + 0.7 * _oracle_distillation(z, v, T)
+    tol = dict(rtol=1e-5, atol=1e-2) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-8)
+    check_tensor(_student(ex, z, y, v, T, 0.3, what), expected.to(dtype), what, **tol)
+
+
+@pytest.mark.exercise("ex03.4")
+@pytest.mark.parametrize("dtype,T_dtype", T_TENSOR_CASES, ids=T_TENSOR_IDS)
+def test_student_loss_accepts_a_0d_tensor_temperature(ex, dtype, T_dtype):
+    z, v, y = _randn(6, 5, seed=94, dtype=dtype), _randn(6, 5, seed=95, dtype=dtype), _labels(6, range(5), seed=96)
+    what = f"student_loss(z, y, v {dtype}, T=torch.tensor(4.0, dtype={T_dtype}), alpha=0.5)"
+    check_tensor(_student(ex, z, y, v, _T_tensor(4.0, T_dtype), 0.5, what), _reference_student(z, y, v, 4.0, 0.5),
+                 what + ": the same as with T = 4.0, in the logits' dtype")
+
+
+@pytest.mark.exercise("ex03.5")
+@pytest.mark.parametrize("old", [[6, 2, 5], [3, 0], [7, 1, 4, 0]], ids=["6,2,5", "3,0", "7,1,4,0"])
+def test_lwf_old_units_in_any_order(ex, old):
+    z, y, v, old_units = _lwf_problem(8, old, seed=100)
+    T, lam = 2.0, 1.0
+    what = (f"lwf_loss(z (10, 8), y, v (10, {len(old)}), old_units={old} (not sorted: column j of v is unit "
+            f"old_units[j]), T={T}, lam={lam})")
+    check_tensor(_lwf(ex, z, y, v, old_units, T, lam, what), _reference_lwf(z, y, v, old_units, T, lam),
+                 what + ": index logits[:, old_units] in the order given (a boolean mask sorts the columns)",
+                 rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.exercise("ex03.5")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("T", [0.5, 2.0])
+def test_lwf_stable_for_logits_of_1e4_both_dtypes(ex, dtype, T):
+    z, y, v, old_units = _lwf_problem(8, [2, 5, 6], seed=101, dtype=dtype)
+    z, v = z * 3e3, v * 3e3  # ±1e4
+    what = f"lwf_loss(logits of ±1e4, y, v, old_units=[2, 5, 6], T={T}, lam=1.5), {dtype}"
+    expected = F.cross_entropy(z.double(), y) + 1.5 * _oracle_distillation(z[:, old_units], v, T)
+    tol = dict(rtol=1e-5, atol=1e-2) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-8)
+    check_tensor(_lwf(ex, z, y, v, old_units, T, 1.5, what), expected.to(dtype), what, **tol)
+
+
+@pytest.mark.exercise("ex03.5")
+@pytest.mark.parametrize("dtype,T_dtype", T_TENSOR_CASES, ids=T_TENSOR_IDS)
+def test_lwf_accepts_a_0d_tensor_temperature(ex, dtype, T_dtype):
+    z, y, v, old_units = _lwf_problem(6, [0, 3], seed=102, dtype=dtype)
+    what = f"lwf_loss(z, y, v {dtype}, old_units=[0, 3], T=torch.tensor(2.0, dtype={T_dtype}), lam=1)"
+    check_tensor(_lwf(ex, z, y, v, old_units, _T_tensor(2.0, T_dtype), 1.0, what),
+                 _reference_lwf(z, y, v, old_units, 2.0, 1.0),
+                 what + ": the same as with T = 2.0, in the logits' dtype")

@@ -2,7 +2,7 @@
 
 Each test calls your function (fixture `ex`: your `exercises/` module or the `solutions/` one, chosen
 with `--impl`) and compares it with the reference in `clcourse.memory` (`herding`, `nme_logits`,
-`nme_predict`, `ExemplarMemory`) and `clcourse.methods.icarl.icarl_targets`, with independent oracles
+`nme_predict`, `nme_distances`, `keep_first`, `ExemplarMemory`) and `clcourse.methods.icarl.icarl_targets`, with independent oracles
 (Rebuffi et al.'s Alg. 4 as a literal loop over the candidates, distances written out as explicit sums in
 float64, cases small enough to do by hand) and with properties the result must have whatever the
 implementation.
@@ -12,6 +12,10 @@ identical images, two identical class means) the lowest index must win, and the 
 candidates differ only by rounding, two correct implementations may disagree; the tests then accept
 any pick whose distance is within rounding of the smallest (float32), or use float64 data on which no
 such near-tie occurs.
+
+Extremes. Wherever a row is normalised, the tests also scale it by 1e20 and 1e-25 in float32 (squares
+overflow / underflow) and by 1e200 and 1e-200 in float64, and put in all-zero rows (they stay zero).
+Every call checks that the inputs keep their values and their requires_grad flag.
 """
 import math
 
@@ -20,11 +24,13 @@ import torch
 
 from clcourse.memory import ExemplarMemory
 from clcourse.memory import herding as ref_herding
+from clcourse.memory import keep_first as ref_keep_first
+from clcourse.memory import nme_distances as ref_nme_distances
 from clcourse.memory import nme_logits as ref_nme_logits
 from clcourse.memory import nme_predict as ref_nme_predict
 from clcourse.methods.icarl import icarl_targets as ref_icarl_targets
 
-from checks import check_tensor
+from checks import call_unchanged, check_tensor
 
 EXERCISE_MODULE = "ex04_icarl"
 
@@ -47,8 +53,17 @@ def cloud(n, d, seed=0, dtype=torch.float64):
 
 
 def _unit_rows(v):
-    """Each row divided by its Euclidean length, written out: sqrt(Σ_j v_j²)."""
-    return v / (v ** 2).sum(dim=-1, keepdim=True).sqrt()
+    """Each row divided by its Euclidean length, written out: sqrt(Σ_j v_j²), in float64, after dividing
+    by the row's largest |entry| (so 1e200 does not overflow); an all-zero row stays zero."""
+    v = v.double()
+    peak = v.abs().amax(dim=-1, keepdim=True)
+    v = v / torch.where(peak > 0, peak, torch.ones_like(peak))
+    norm = (v ** 2).sum(dim=-1, keepdim=True).sqrt()
+    return v / torch.where(norm > 0, norm, torch.ones_like(norm))
+
+
+# Factors that make squares overflow or underflow, per dtype: the direction of a row does not change.
+EXTREMES = {torch.float32: (1e20, 1e-25), torch.float64: (1e200, 1e-200)}
 
 
 
@@ -70,7 +85,7 @@ def _untouched(before, after, what):
         assert torch.equal(b, a), f"the {name} input tensor was modified in place — {what}"
 
 
-# ---------------------------------------------------------------- ex04.1 herding (§3)
+# ---------------------------------------------------------------- ex04.3 herding (§3)
 
 def naive_herding(features, m):
     """Rebuffi et al. 2017, Alg. 4 written out in float64: every candidate not picked yet is tried in turn."""
@@ -90,11 +105,9 @@ def naive_herding(features, m):
 
 
 def _herd(ex, features, m, what):
-    before = features.clone()
-    out = ex.herding_selection(features, m)
+    out = call_unchanged(ex.herding_selection, features, m,
+                         what=what + " (write phi = features / norm, not features /= norm)")
     assert isinstance(out, torch.Tensor), f"expected a torch.Tensor, got {type(out).__name__} — {what}"
-    assert torch.equal(features, before), (
-        f"the features were modified in place (write phi = features / norm, not features /= norm) — {what}")
     assert out.dtype == torch.long, f"expected dtype torch.int64 (a LongTensor), got {out.dtype} — {what}"
     expected_len = min(m, len(features))
     assert out.shape == (expected_len,), f"expected shape ({expected_len},), got {tuple(out.shape)} — {what}"
@@ -128,7 +141,7 @@ HERDING_CASES = {"12x3 m=12": (12, 3, 12), "30x5 m=10": (30, 5, 10), "50x8 m=25"
                  "40x16 m=7": (40, 16, 7)}
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 @pytest.mark.parametrize("case", sorted(HERDING_CASES))
 def test_herding_matches_the_literal_loop_and_the_reference(ex, case):
     n, d, m = HERDING_CASES[case]
@@ -142,21 +155,24 @@ def test_herding_matches_the_literal_loop_and_the_reference(ex, case):
     check_indices(_long(picks), ref_herding(f, m).tolist(), what + " compared with clcourse.memory.herding")
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 def test_herding_by_hand(ex):
-    # rows 0..3 normalised: a = (1, 0), b = (0, 1), c = (−1, 0), d = (0.8, 0.6); μ = (0.15, 0.45).
-    # k=1: ‖μ − φ̄‖²: a .925, b .325, c 1.525, d .445 → b.   k=2: ‖μ − (b + φ̄)/2‖²: a .125, c .425, d .185 → a.
-    # k=3: ‖μ − (a + b + φ̄)/3‖²: c .069, d .209 → c.  then d.
-    f = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [8.0, 6.0]], dtype=torch.float64)
-    what = "herding_selection([[1, 0], [0, 1], [−1, 0], [8, 6]], m=4)"
-    check_indices(_long(_herd(ex, f, 4, what)), [1, 0, 2, 3],
-                  what + ": normalise the rows ([8, 6] → [.8, .6]; raw rows pick [1, 0] first), then μ = (.15, .45); "
-                  "pick 2 is the row whose mean WITH b is nearest μ (a), not the next nearest to μ (d)")
-    what = "herding_selection([[1, 0], [0, 1], [−1, 0], [8, 6]], m=2)"
-    check_indices(_long(_herd(ex, f, 2, what)), [1, 0], what)
+    # rows 0..3 normalised: a = (1, 0), b = (0, −1), c = (.8, .6), d = (−.8, .6); μ = (a+b+c+d)/4 = (.25, .05).
+    # k=1: ‖μ − φ̄‖²: a .565, b 1.165, c .605, d 1.405 → a.
+    # k=2: ‖μ − (a + φ̄)/2‖²: b .365, c .485, d .085 → d (c is nearer μ, but d balances a).
+    # k=3: ‖μ − (a + d + φ̄)/3‖²: b .0672, c .1294 → b.  Then c.  (No ties: the margins are ≥ .04.)
+    f = torch.tensor([[2.0, 0.0], [0.0, -3.0], [8.0, 6.0], [-4.0, 3.0]], dtype=torch.float64)
+    what = "herding_selection([[2, 0], [0, −3], [8, 6], [−4, 3]], m=4)"
+    check_indices(_long(_herd(ex, f, 4, what)), [0, 3, 1, 2],
+                  what + ": normalise the rows first (a = (1, 0), b = (0, −1), c = (.8, .6), d = (−.8, .6); "
+                  "the raw rows give [0, 3, 2, 1]); then μ = (.25, .05); pick 1 is a (‖μ − a‖² = .565); pick 2 is "
+                  "the row whose mean WITH a is nearest μ: d (.085), not c, the next nearest to μ itself (.605); "
+                  "pick 3: b (.067) before c (.129)")
+    what = "herding_selection([[2, 0], [0, −3], [8, 6], [−4, 3]], m=2)"
+    check_indices(_long(_herd(ex, f, 2, what)), [0, 3], what)
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 @pytest.mark.parametrize("seed", range(4))
 def test_herding_first_pick_is_nearest_the_mean_and_no_row_twice(ex, seed):
     f = cloud(25, 4, seed=10 + seed)
@@ -171,7 +187,7 @@ def test_herding_first_pick_is_nearest_the_mean_and_no_row_twice(ex, seed):
     _check_greedy(f, picks, what, atol=1e-12)
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 @pytest.mark.parametrize("seed", range(5))
 def test_herding_running_mean_never_worse_than_random(ex, seed):
     f, m = cloud(60, 6, seed=20 + seed), 20
@@ -188,7 +204,7 @@ def test_herding_running_mean_never_worse_than_random(ex, seed):
         f"{[round(v, 4) for v in random.tolist()]}) — {what}")
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 def test_herding_prefix_property(ex):
     f = cloud(40, 5, seed=30)
     what = "herding_selection(features (40, 5), m=20)"
@@ -199,7 +215,7 @@ def test_herding_prefix_property(ex):
                       "(Alg. 5 keeps a prefix) — return the picks in the order they were made, not sorted")
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 def test_herding_ignores_the_length_of_each_row(ex):
     f = cloud(30, 4, seed=31)
     scales = 0.1 + 10 * torch.rand(30, 1, generator=_gen(32), dtype=torch.float64)
@@ -209,7 +225,7 @@ def test_herding_ignores_the_length_of_each_row(ex):
                   "normalise each ROW (dim=1)")
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_herding_float32_and_float64_are_greedy_orders(ex, dtype):
     f = cloud(80, 10, seed=33, dtype=dtype)
@@ -218,7 +234,7 @@ def test_herding_float32_and_float64_are_greedy_orders(ex, dtype):
     _check_greedy(f, picks, what, atol=1e-5 if dtype == torch.float32 else 1e-12)
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 @pytest.mark.parametrize("case", ["transposed", "sliced"])
 def test_herding_on_non_contiguous_features(ex, case):
     f = {"transposed": cloud(5, 30, seed=34).T,      # (30, 5), strides (1, 30)
@@ -228,7 +244,7 @@ def test_herding_on_non_contiguous_features(ex, case):
     check_indices(_long(_herd(ex, f, 12, what)), naive_herding(f.contiguous(), 12), what)
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 def test_herding_m_zero_equal_to_and_above_n(ex):
     f = cloud(9, 3, seed=36)
     what = "herding_selection(features (9, 3), m=0)"
@@ -241,7 +257,7 @@ def test_herding_m_zero_equal_to_and_above_n(ex):
                   what + ": m > n keeps all n rows, in herding order (a small class keeps every image)")
 
 
-@pytest.mark.exercise("ex04.1")
+@pytest.mark.exercise("ex04.3")
 def test_herding_ties_pick_the_lowest_index(ex):
     # μ = (2/3, 1/3). Rows 0 and 2 are the same image: k=1 ties at ‖μ − (1, 0)‖² = 2/9 → row 0, the lower index.
     # k=2: (row 0 + row 2)/2 = (1, 0) is at 2/9, (row 0 + row 1)/2 = (.5, .5) at 1/18 → row 1. Then row 2.
@@ -258,7 +274,27 @@ def test_herding_ties_pick_the_lowest_index(ex):
     check_indices(_long(picks), naive_herding(f, 12), what)
 
 
-# ---------------------------------------------------------------- ex04.2 the nearest mean of exemplars (§4)
+@pytest.mark.exercise("ex04.3")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_herding_huge_tiny_and_zero_rows(ex, dtype):
+    f = cloud(24, 4, seed=38, dtype=dtype)
+    big, small = EXTREMES[dtype]
+    scaled = f.clone()
+    scaled[::3] *= big      # rows 0, 3, 6, …: squares overflow
+    scaled[1::3] *= small   # rows 1, 4, 7, …: squares underflow
+    what = f"herding_selection(features (24, 4) with rows × {big:g} and × {small:g}, m=12), {dtype}"
+    picks = _herd(ex, scaled, 12, what)
+    _check_greedy(scaled, picks, what + ": herding uses directions only — divide each row by its largest |entry| "
+                  "before its norm, or ‖φ‖ is inf (or 0)", atol=1e-5 if dtype == torch.float32 else 1e-12)
+    zero = f.clone()
+    zero[[2, 7]] = 0
+    what = f"herding_selection(features (24, 4) with rows 2 and 7 all zero, m=24), {dtype}"
+    picks = _herd(ex, zero, 24, what + ": a zero row stays zero (never NaN)")
+    _check_greedy(zero, picks, what + ": a zero row stays zero when normalised and counts in μ as zero",
+                  atol=1e-5 if dtype == torch.float32 else 1e-12)
+
+
+# ---------------------------------------------------------------- ex04.5 the nearest mean of exemplars (§4)
 
 def _oracle_distances(features, means, normalize):
     """(B, C) Euclidean distances in float64, class by class, as explicit sums."""
@@ -272,10 +308,8 @@ def _oracle_distances(features, means, normalize):
 
 
 def _nme(ex, features, means, normalize, what):
-    before = (features.clone(), means.clone())
-    out = ex.nme_predict(features, means, normalize=normalize)
+    out = call_unchanged(ex.nme_predict, features, means, normalize=normalize, what=what)
     assert isinstance(out, torch.Tensor), f"expected a torch.Tensor, got {type(out).__name__} — {what}"
-    _untouched(before, (features, means), what)
     assert out.dtype == torch.long, f"expected dtype torch.int64 (a LongTensor), got {out.dtype} — {what}"
     assert out.shape == (len(features),), (
         f"expected shape ({len(features)},): one class per row of features, got {tuple(out.shape)} — {what}")
@@ -301,7 +335,7 @@ def _nme_problem(B, C, d, seed, dtype):
     return features, means
 
 
-@pytest.mark.exercise("ex04.2")
+@pytest.mark.exercise("ex04.5")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("normalize", [True, False], ids=["normalize", "raw"])
 def test_nme_matches_the_explicit_distances_and_the_reference(ex, normalize, dtype):
@@ -316,7 +350,7 @@ def test_nme_matches_the_explicit_distances_and_the_reference(ex, normalize, dty
         f"the predictions differ from clcourse.memory.nme_predict's — {what}")
 
 
-@pytest.mark.exercise("ex04.2")
+@pytest.mark.exercise("ex04.5")
 def test_nme_by_hand(ex):
     f = torch.tensor([[3.0, 1.0], [0.0, 2.0], [20.0, 1.0]], dtype=torch.float64)
     means = torch.tensor([[10.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
@@ -330,7 +364,7 @@ def test_nme_by_hand(ex):
                   what + ": on unit vectors the nearest mean is the one at the smallest angle")
 
 
-@pytest.mark.exercise("ex04.2")
+@pytest.mark.exercise("ex04.5")
 def test_nme_renormalises_the_means(ex):
     # Class 0's exemplars spread (their normalised mean is short: 0.2 long), class 1's are tight (1 long).
     # A feature at 40° from class 0's direction and 50° from class 1's belongs to class 0 — but only once
@@ -343,7 +377,7 @@ def test_nme_renormalises_the_means(ex):
                   what + ": normalise the MEANS too (each row by its own norm), not only the features")
 
 
-@pytest.mark.exercise("ex04.2")
+@pytest.mark.exercise("ex04.5")
 def test_nme_invariances(ex):
     f, means = _nme_problem(100, 5, 4, seed=41, dtype=torch.float64)
     dist = _oracle_distances(f, means, True)
@@ -362,7 +396,7 @@ def test_nme_invariances(ex):
                    "(a dot product would)", atol=1e-10)
 
 
-@pytest.mark.exercise("ex04.2")
+@pytest.mark.exercise("ex04.5")
 @pytest.mark.parametrize("normalize", [True, False], ids=["normalize", "raw"])
 def test_nme_ties_pick_the_lowest_class(ex, normalize):
     a = torch.tensor([1.0, 2.0, -1.0], dtype=torch.float64)
@@ -375,7 +409,7 @@ def test_nme_ties_pick_the_lowest_class(ex, normalize):
     check_indices(_nme(ex, f, torch.stack([b, a, a]), normalize, what), [1] * 6, what)
 
 
-@pytest.mark.exercise("ex04.2")
+@pytest.mark.exercise("ex04.5")
 def test_nme_shapes_one_row_one_class_no_rows(ex):
     means = cloud(4, 3, seed=46)
     one = cloud(1, 3, seed=47)
@@ -387,7 +421,7 @@ def test_nme_shapes_one_row_one_class_no_rows(ex):
     check_indices(_nme(ex, torch.zeros(0, 3, dtype=torch.float64), means, True, what), [], what)
 
 
-@pytest.mark.exercise("ex04.2")
+@pytest.mark.exercise("ex04.5")
 @pytest.mark.parametrize("normalize", [True, False], ids=["normalize", "raw"])
 def test_nme_on_non_contiguous_inputs(ex, normalize):
     f = cloud(6, 50, seed=49).T            # (50, 6), transposed
@@ -397,7 +431,31 @@ def test_nme_on_non_contiguous_inputs(ex, normalize):
     _check_nearest(_nme(ex, f, means, normalize, what), _oracle_distances(f, means, normalize), what, atol=1e-12)
 
 
-# ---------------------------------------------------------------- ex04.3 exemplars per class (§2)
+@pytest.mark.exercise("ex04.5")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_nme_huge_tiny_zero_and_parallel_rows(ex, dtype):
+    f, means = _nme_problem(60, 5, 4, seed=51, dtype=dtype)
+    big, small = EXTREMES[dtype]
+    fs, ms = f.clone(), means.clone()
+    fs[::2] *= big
+    fs[1::4] *= small
+    ms[0] *= big
+    ms[3] *= small
+    what = f"nme_predict(features and class_means with rows × {big:g} and × {small:g}, normalize=True), {dtype}"
+    _check_nearest(_nme(ex, fs, ms, True, what), _oracle_distances(fs, ms, True),
+                   what + ": only directions count — divide by the largest |entry| before the norm",
+                   atol=1e-5 if dtype == torch.float32 else 1e-12)
+    # parallel: class 1's mean is 3 × the feature, class 0's at a small angle; a zero feature row.
+    v = torch.tensor([0.3, -1.2, 2.5, 0.7], dtype=dtype)
+    means = torch.stack([v + torch.tensor([0.0, 0.0, 0.0, 0.02], dtype=dtype), 3 * v, -v])
+    f = torch.stack([v, 0 * v, 1e-3 * v])
+    what = (f"nme_predict([v, 0, 1e-3·v], class_means [v + (0, 0, 0, .02), 3v, −v], normalize=True), {dtype}")
+    check_indices(_nme(ex, f, means, True, what), [1, 0, 1],
+                  what + ": v and 3v are parallel (distance 0 once normalised); the zero row stays zero, at distance "
+                  "1 from every unit mean: a tie, the lowest class (0)")
+
+
+# ---------------------------------------------------------------- ex04.1 exemplars per class (§2)
 
 PER_CLASS = {(2000, 10): 200, (2000, 3): 666, (2000, 6): 333, (2000, 7): 285, (2000, 100): 20,
              (2000, 1): 2000, (20, 20): 1, (5, 2): 2, (1999, 1000): 1, (500, 30): 16}
@@ -411,7 +469,7 @@ def _per_class(ex, budget, n_classes):
     return out, what
 
 
-@pytest.mark.exercise("ex04.3")
+@pytest.mark.exercise("ex04.1")
 @pytest.mark.parametrize("budget,n_classes", sorted(PER_CLASS))
 def test_exemplars_per_class_values(ex, budget, n_classes):
     out, what = _per_class(ex, budget, n_classes)
@@ -422,7 +480,7 @@ def test_exemplars_per_class_values(ex, budget, n_classes):
     assert out == ExemplarMemory(budget).m(n_classes), f"differs from clcourse's ExemplarMemory(budget).m — {what}"
 
 
-@pytest.mark.exercise("ex04.3")
+@pytest.mark.exercise("ex04.1")
 def test_exemplars_per_class_never_exceeds_the_budget(ex):
     for budget in (7, 100, 999, 2000):
         for n_classes in range(1, min(budget, 60) + 1):
@@ -432,7 +490,7 @@ def test_exemplars_per_class_never_exceeds_the_budget(ex):
                 f"{m * n_classes}), and m must be the largest such — {what}")
 
 
-@pytest.mark.exercise("ex04.3")
+@pytest.mark.exercise("ex04.1")
 @pytest.mark.parametrize("budget,n_classes", [(5, 10), (1, 2), (99, 100)])
 def test_exemplars_per_class_zero_raises(ex, budget, n_classes):
     with pytest.raises(ValueError):
@@ -441,16 +499,18 @@ def test_exemplars_per_class_zero_raises(ex, budget, n_classes):
                     "cannot keep one exemplar of each class")
 
 
-@pytest.mark.exercise("ex04.3")
+@pytest.mark.exercise("ex04.1")
 @pytest.mark.parametrize("budget,n_classes", [(2000.0, 10), (2000, 10.0), (-2000, 10), (2000, -10), (0, 10),
-                                              (2000, 0), ("2000", 10), (None, 10)])
+                                              (2000, 0), ("2000", 10), (None, 10), (True, 1), (2000, True),
+                                              (1, True)])
 def test_exemplars_per_class_bad_inputs_raise(ex, budget, n_classes):
     with pytest.raises(ValueError):
         ex.exemplars_per_class(budget, n_classes)
-        pytest.fail(f"exemplars_per_class({budget!r}, {n_classes!r}) must raise ValueError: both must be positive ints")
+        pytest.fail(f"exemplars_per_class({budget!r}, {n_classes!r}) must raise ValueError: both must be positive ints "
+                    "(a bool is not a count, although isinstance(True, int) holds: test for bool first)")
 
 
-# ---------------------------------------------------------------- ex04.4 reduce the exemplar sets (§2)
+# ---------------------------------------------------------------- ex04.2 reduce the exemplar sets (§2)
 
 def _sets():
     return {0: torch.tensor([5, 2, 9, 1]), 3: torch.tensor([7, 0]), 1: torch.tensor([4, 8, 6, 3, 11])}
@@ -459,7 +519,7 @@ def _sets():
 def _reduce(ex, sets, m, what):
     before = {c: (v, v.clone()) for c, v in sets.items()}
     keys = list(sets)
-    out = ex.reduce_exemplars(sets, m)
+    out = call_unchanged(ex.reduce_exemplars, sets, m, what=what)
     assert isinstance(out, dict), f"expected a dict, got {type(out).__name__} — {what}"
     assert list(sets) == keys and all(sets[c] is before[c][0] for c in keys), (
         f"the input dict was changed (keys or values replaced): return a NEW dict — {what}")
@@ -477,19 +537,21 @@ def _reduce(ex, sets, m, what):
     return out
 
 
-@pytest.mark.exercise("ex04.4")
+@pytest.mark.exercise("ex04.2")
 @pytest.mark.parametrize("m", [0, 1, 2, 3, 4, 7])
 def test_reduce_keeps_the_first_m(ex, m):
     sets = _sets()
     what = f"reduce_exemplars({{0: [5, 2, 9, 1], 3: [7, 0], 1: [4, 8, 6, 3, 11]}}, m={m})"
     out = _reduce(ex, sets, m, what)
+    expected = ref_keep_first(_sets(), m)
     for c, v in _sets().items():
+        assert out[c].tolist() == expected[c].tolist(), f"differs from clcourse.memory.keep_first — {what}"
         check_indices(out[c], v.tolist()[:m],
                       what + f": class {c} keeps its FIRST {m} (herding order, best first; all of them if it has "
                       "fewer)")
 
 
-@pytest.mark.exercise("ex04.4")
+@pytest.mark.exercise("ex04.2")
 @pytest.mark.parametrize("m", [0, 2, 5])
 def test_reduce_matches_the_memory(ex, m):
     sets = {c: torch.randperm(12, generator=_gen(c))[:n] for c, n in ((2, 10), (0, 4), (5, 7))}
@@ -504,7 +566,7 @@ def test_reduce_matches_the_memory(ex, m):
                       what + f": class {c} compared with clcourse's ExemplarMemory.reduce")
 
 
-@pytest.mark.exercise("ex04.4")
+@pytest.mark.exercise("ex04.2")
 def test_reduce_herding_sets_is_herding_with_the_smaller_m(ex):
     features = {c: cloud(30, 5, seed=60 + c) for c in range(3)}
     sets = {c: ref_herding(f, 12) for c, f in features.items()}
@@ -516,7 +578,7 @@ def test_reduce_herding_sets_is_herding_with_the_smaller_m(ex):
                       "(Rebuffi et al.'s Alg. 5: shrinking needs no features); not sorted, not the last 5")
 
 
-@pytest.mark.exercise("ex04.4")
+@pytest.mark.exercise("ex04.2")
 def test_reduce_changing_the_result_leaves_the_input_alone(ex):
     sets = _sets()
     out = _reduce(ex, sets, 3, "reduce_exemplars(sets, m=3)")
@@ -528,7 +590,7 @@ def test_reduce_changing_the_result_leaves_the_input_alone(ex):
             "reduce_exemplars(sets, m=3)")
 
 
-@pytest.mark.exercise("ex04.4")
+@pytest.mark.exercise("ex04.2")
 def test_reduce_non_contiguous_and_empty_sets(ex):
     sets = {4: torch.arange(20)[::3], 1: torch.zeros(0, dtype=torch.long), 0: torch.tensor([9, 3, 8, 2])[1:]}
     what = "reduce_exemplars({4: arange(20)[::3], 1: [], 0: [3, 8, 2] (a slice)}, m=2)"
@@ -538,22 +600,20 @@ def test_reduce_non_contiguous_and_empty_sets(ex):
     check_indices(out[0], [3, 8], what)
 
 
-@pytest.mark.exercise("ex04.4")
-@pytest.mark.parametrize("m", [-1, -3, 2.0, 1.5, "2", None])
+@pytest.mark.exercise("ex04.2")
+@pytest.mark.parametrize("m", [-1, -3, 2.0, 1.5, "2", None, True, False])
 def test_reduce_bad_m_raises(ex, m):
     with pytest.raises(ValueError):
         ex.reduce_exemplars(_sets(), m)
         pytest.fail(f"reduce_exemplars(sets, m={m!r}) must raise ValueError: m is an int >= 0 (v[:-1] would drop "
-                    "the LAST exemplar)")
+                    "the LAST exemplar; a bool is not a count)")
 
 
-# ---------------------------------------------------------------- ex04.5 iCaRL's targets (§5)
+# ---------------------------------------------------------------- ex04.6 iCaRL's targets (§5)
 
 def _targets(ex, labels, n_units, old, T, what):
-    before = (labels.clone(),) + ((old.clone(),) if old is not None else ())
-    out = ex.icarl_targets(labels, n_units, old, T)
+    out = call_unchanged(ex.icarl_targets, labels, n_units, old, T, what=what + " (old_logits / T, not /=)")
     assert isinstance(out, torch.Tensor), f"expected a torch.Tensor, got {type(out).__name__} — {what}"
-    _untouched(before, (labels,) + ((old,) if old is not None else ()), what)
     if old is not None and out.numel():
         assert out.untyped_storage().data_ptr() != old.untyped_storage().data_ptr(), (
             f"the targets share old_logits' memory: return a new tensor — {what}")
@@ -566,11 +626,15 @@ def _oracle_targets(labels, n_units, old, T):
     out = torch.zeros(len(labels), n_units, dtype=torch.float64)
     for b in range(len(labels)):
         for y in range(n_units):
-            out[b, y] = 1 / (1 + math.exp(-float(old[b, y]) / T)) if y < K else float(int(labels[b]) == y)
+            if y >= K:
+                out[b, y] = float(int(labels[b]) == y)
+                continue
+            z = float(old[b, y]) / T  # σ(z) in the form that never overflows
+            out[b, y] = 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
     return out
 
 
-@pytest.mark.exercise("ex04.5")
+@pytest.mark.exercise("ex04.6")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("T", [1.0, 2.0, 0.5])
 @pytest.mark.parametrize("K", [1, 3, 6])
@@ -586,7 +650,7 @@ def test_targets_match_the_reference(ex, K, T, dtype):
                  atol=1e-6 if dtype == torch.float32 else 1e-14, rtol=1e-6 if dtype == torch.float32 else 1e-12)
 
 
-@pytest.mark.exercise("ex04.5")
+@pytest.mark.exercise("ex04.6")
 def test_targets_by_hand(ex):
     log3 = math.log(3.0)
     labels = torch.tensor([4, 1])  # a new class; an exemplar of old class 1
@@ -601,7 +665,7 @@ def test_targets_by_hand(ex):
                  what + ": the old logits are divided by T = 2 before the sigmoid", atol=1e-14, rtol=0)
 
 
-@pytest.mark.exercise("ex04.5")
+@pytest.mark.exercise("ex04.6")
 @pytest.mark.parametrize("T", [1.0, 2.0])
 def test_targets_without_an_old_network_are_one_hot_float32(ex, T):
     labels = torch.tensor([0, 3, 2, 3, 1])
@@ -612,7 +676,7 @@ def test_targets_without_an_old_network_are_one_hot_float32(ex, T):
     check_tensor(_targets(ex, labels, 6, None, T, what), torch.eye(6)[labels], what, atol=0, rtol=0)
 
 
-@pytest.mark.exercise("ex04.5")
+@pytest.mark.exercise("ex04.6")
 def test_targets_old_units_are_the_old_network_new_units_one_hot(ex):
     n_units, K = 10, 6
     labels = torch.tensor([7, 2, 9, 0, 6, 5])  # 2, 0, 5: exemplars of old classes
@@ -627,7 +691,22 @@ def test_targets_old_units_are_the_old_network_new_units_one_hot(ex):
         f"the old units' targets must not be a softmax (summing to 1): a sigmoid per unit — {what}")
 
 
-@pytest.mark.exercise("ex04.5")
+@pytest.mark.exercise("ex04.6")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("T", [1.0, 0.01])
+def test_targets_at_extreme_logits(ex, T, dtype):
+    labels = torch.tensor([3, 0, 4, 1])
+    old = torch.tensor([[1000.0, -1000.0], [-50.0, 50.0], [80.0, -0.0], [-3.0, 1e-3]], dtype=dtype)
+    what = f"icarl_targets(labels {labels.tolist()}, n_units=5, old_logits ±1000, ±50, 80, T={T}), {dtype}"
+    out = _targets(ex, labels, 5, old, T, what)
+    assert not out.isnan().any(), (
+        f"NaN in the targets: {out.tolist()} — e^z / (1 + e^z) is inf / inf for a large z; σ(z) = 1 / (1 + e^(−z)) "
+        f"or torch.sigmoid is 0 or 1 there — {what}")
+    check_tensor(out, _oracle_targets(labels, 5, old, T).to(dtype),
+                 what + ": σ(1000) = 1, σ(−1000) = 0, never NaN", atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.exercise("ex04.6")
 def test_targets_at_high_temperature_and_all_or_no_old_units(ex):
     labels = torch.tensor([1, 0, 2])
     old = 5 * torch.randn(3, 3, generator=_gen(73), dtype=torch.float64)
@@ -642,7 +721,7 @@ def test_targets_at_high_temperature_and_all_or_no_old_units(ex):
                  what + ": the one-hot, in old_logits' dtype", atol=0, rtol=0)
 
 
-@pytest.mark.exercise("ex04.5")
+@pytest.mark.exercise("ex04.6")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_targets_non_contiguous_old_logits(ex, dtype):
     teacher = 3 * torch.randn(8, 10, generator=_gen(74), dtype=torch.float64).to(dtype)
@@ -657,17 +736,17 @@ def test_targets_non_contiguous_old_logits(ex, dtype):
     check_tensor(_targets(ex, labels, 10, old, 1.0, what), ref_icarl_targets(labels, 10, old, 1.0), what)
 
 
-# ---------------------------------------------------------------- ex04.6 the worked example (§4)
+# ---------------------------------------------------------------- ex04.4 the worked example (§4)
 
 def _distances(ex, v, means, normalize, what):
-    before = (v.clone(), means.clone())
-    out = ex.worked_example_distances(v, means, normalize)
+    out = call_unchanged(ex.worked_example_distances, v, means, normalize, what=what)
     assert isinstance(out, torch.Tensor), f"expected a torch.Tensor, got {type(out).__name__} — {what}"
-    _untouched(before, (v, means), what)
+    assert out.dtype == v.dtype and out.shape == (len(means),), (
+        f"expected a ({len(means)},) tensor of dtype {v.dtype}, got {tuple(out.shape)} {out.dtype} — {what}")
     return out
 
 
-@pytest.mark.exercise("ex04.6")
+@pytest.mark.exercise("ex04.4")
 def test_worked_example_by_hand(ex):
     v = torch.tensor([1.0, 1.0, 1.0, 1.0], dtype=torch.float64)
     means = torch.tensor([[2, 0, 0, 0], [0, 0, 0, 3], [5, 5, 5, 5], [1, -1, 1, -1]], dtype=torch.float64)
@@ -690,7 +769,7 @@ def test_worked_example_by_hand(ex):
                  what, atol=1e-12, rtol=1e-12)
 
 
-@pytest.mark.exercise("ex04.6")
+@pytest.mark.exercise("ex04.4")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("normalize", [True, False], ids=["normalize", "raw"])
 def test_worked_example_matches_the_explicit_sums_and_the_reference(ex, normalize, dtype):
@@ -706,7 +785,7 @@ def test_worked_example_matches_the_explicit_sums_and_the_reference(ex, normaliz
                  atol=1e-5 if dtype == torch.float32 else 1e-7, rtol=1e-5 if dtype == torch.float32 else 1e-9)
 
 
-@pytest.mark.exercise("ex04.6")
+@pytest.mark.exercise("ex04.4")
 def test_worked_example_normalised_distances_ignore_the_lengths(ex):
     v = cloud(1, 4, seed=82)[0]
     means = cloud(5, 4, seed=83)
@@ -720,7 +799,7 @@ def test_worked_example_normalised_distances_ignore_the_lengths(ex):
                  atol=1e-12, rtol=1e-10)
 
 
-@pytest.mark.exercise("ex04.6")
+@pytest.mark.exercise("ex04.4")
 @pytest.mark.parametrize("normalize", [True, False], ids=["normalize", "raw"])
 def test_worked_example_on_non_contiguous_inputs(ex, normalize):
     v = cloud(1, 8, seed=85)[0][::2]         # (4,), every other coordinate
@@ -729,3 +808,57 @@ def test_worked_example_on_non_contiguous_inputs(ex, normalize):
     what = f"worked_example_distances(a sliced v (4,), transposed class_means (5, 4), normalize={normalize})"
     check_tensor(_distances(ex, v, means, normalize, what), _oracle_distances(v[None], means, normalize)[0], what,
                  atol=1e-12, rtol=1e-12)
+
+
+# Seed 000's worked example (five class means, the test vector [1, 2, 3, 4]; the seed names them 1..5).
+SEED_MEANS = [[0.9, 1.0, 1.1, 1.2], [1.2, 1.3, 1.4, 1.5], [1.4, 1.5, 1.6, 1.7], [1.1, 1.2, 1.3, 1.4],
+              [0.8, 0.9, 1.0, 1.1]]
+
+
+@pytest.mark.exercise("ex04.4")
+def test_worked_example_the_seeds_numbers(ex):
+    v = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    means = torch.tensor(SEED_MEANS, dtype=torch.float64)
+    raw = torch.tensor([sum((a - b) ** 2 for a, b in zip([1, 2, 3, 4], mu)) ** 0.5 for mu in SEED_MEANS],
+                       dtype=torch.float64)
+    what = "worked_example_distances([1, 2, 3, 4], seed 000's five class means, normalize=False)"
+    check_tensor(_distances(ex, v, means, False, what), raw,
+                 what + f": d_1 = sqrt(.1² + 1² + 1.9² + 2.8²) = sqrt(12.46) = {raw[0]:.4f} (the seed prints 2.24); "
+                 f"the smallest is d_3 = {raw[2]:.4f}", atol=1e-12, rtol=1e-12)
+    unit = _oracle_distances(v[None], means, True)[0]
+    what = what.replace("normalize=False", "normalize=True")
+    check_tensor(_distances(ex, v, means, True, what), unit,
+                 what + f": v / ‖v‖ = v / √30 and each mean by its own norm; the smallest is d_5 = {unit[4]:.4f}",
+                 atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.exercise("ex04.4")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_worked_example_parallel_and_zero_vectors(ex, dtype):
+    v = torch.tensor([0.3, -1.2, 2.5, 0.7], dtype=dtype)
+    means = torch.stack([2 * v, 1e-3 * v, -5 * v, torch.zeros(4, dtype=dtype)])
+    what = f"worked_example_distances(v, class_means [2v, 1e-3·v, −5v, 0], normalize=True), {dtype}"
+    check_tensor(_distances(ex, v, means, True, what), torch.tensor([0.0, 0.0, 2.0, 1.0], dtype=dtype),
+                 what + ": parallel means are at distance 0 — take the norm of the difference of the unit vectors "
+                 "(sqrt(2 − 2·cos) is ~1e-4 or NaN in float32 near 0); a zero mean stays zero, at distance 1",
+                 atol=1e-6 if dtype == torch.float32 else 1e-14, rtol=0)
+    what = f"worked_example_distances(0, class_means [2v, 1e-3·v, −5v, 0], normalize=True), {dtype}"
+    check_tensor(_distances(ex, 0 * v, means, True, what), torch.tensor([1.0, 1.0, 1.0, 0.0], dtype=dtype),
+                 what + ": a zero test vector stays zero: at distance 1 from every unit mean, 0 from the zero mean",
+                 atol=1e-6 if dtype == torch.float32 else 1e-14, rtol=0)
+
+
+@pytest.mark.exercise("ex04.4")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_worked_example_huge_and_tiny_vectors(ex, dtype):
+    v = cloud(1, 4, seed=87, dtype=dtype)[0]
+    means = cloud(5, 4, seed=88, dtype=dtype)
+    expected = _oracle_distances(v[None], means, True)[0].to(dtype)
+    big, small = EXTREMES[dtype]
+    tol = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-12, rtol=1e-12)
+    for sv, sm in ((big, 1.0), (small, big), (1.0, small)):
+        what = f"worked_example_distances({sv:g} · v, {sm:g} · class_means, normalize=True), {dtype}"
+        check_tensor(_distances(ex, sv * v, sm * means, True, what), expected,
+                     what + ": the same distances as for v and the means themselves — divide each vector by its "
+                     "largest |entry| before its norm (its square overflows or underflows)", **tol)
+

@@ -29,6 +29,26 @@ def permute_the_images_not_the_pixels(x, perm):
     return flat[perm[:len(x)] % len(x)].reshape(x.shape)
 
 
+@mistake("ex01.1")
+def permute_in_place(x, perm):
+    if perm.dtype == torch.bool:
+        raise TypeError("bool")
+    return x.copy_(x.flatten(1)[:, perm].reshape(x.shape))  # writes the shuffled pixels into the caller's x
+
+
+@mistake("ex01.1")
+def permute_with_reshape_minus_one(x, perm):
+    if perm.dtype == torch.bool:
+        raise TypeError("bool")
+    return x.reshape(len(x), -1)[:, perm].reshape(x.shape)  # -1 is ambiguous for an empty batch
+
+
+@mistake("ex01.1")
+def permute_without_the_bool_check(x, perm):
+    return x.flatten(1)[:, perm].reshape(x.shape)  # a bool perm is a mask: 3 of 4 pixels, then an error
+
+
+
 # ex01.2 average_accuracy
 @mistake("ex01.2")
 def acc_mean_of_the_diagonal(R):
@@ -38,6 +58,12 @@ def acc_mean_of_the_diagonal(R):
 @mistake("ex01.2")
 def acc_mean_of_the_whole_matrix(R):
     return torch.as_tensor(R, dtype=torch.float64).mean().item()
+
+
+@mistake("ex01.2")
+def acc_mean_of_the_last_column(R):
+    return torch.as_tensor(R, dtype=torch.float64)[:, -1].mean().item()  # rows and columns swapped
+
 
 
 # ex01.3 average_incremental_accuracy
@@ -58,6 +84,14 @@ def aia_off_by_one_task(R):
     R = torch.as_tensor(R, dtype=torch.float64)
     curve = [R[i, :i + 2].mean() for i in range(len(R))]  # counts task i+1 before it was learned
     return (sum(curve) / len(curve)).item()
+
+
+@mistake("ex01.3")
+def aia_cumsum_in_place(R):
+    R = torch.as_tensor(R, dtype=torch.float64)  # the caller's float64 tensor itself
+    R.cumsum_(dim=1)  # running sums of each row: A_i = R[i, i] / (i + 1)
+    return (R.diagonal() / torch.arange(1, len(R) + 1)).mean().item()
+
 
 
 # ex01.4 last_accuracy
@@ -97,6 +131,25 @@ def bwt_against_the_next_row(R):
     return (R[-1, :-1] - after).mean().item()
 
 
+@mistake("ex01.5")
+def bwt_subtracts_the_diagonal_in_place(R):
+    R = torch.as_tensor(R, dtype=torch.float64)
+    if len(R) == 1:
+        return math.nan
+    final_old = R[-1, :-1]  # a view of the caller's last row
+    final_old -= R.diagonal()[:-1]
+    return final_old.mean().item()
+
+
+@mistake("ex01.5")
+def bwt_reads_the_last_column(R):
+    R = torch.as_tensor(R, dtype=torch.float64)
+    if len(R) == 1:
+        return math.nan
+    return (R[:-1, -1] - R.diagonal()[:-1]).mean().item()  # R[j][T] instead of R[T][j]
+
+
+
 # ex01.6 forgetting
 @mistake("ex01.6")
 def forgetting_max_includes_the_last_row(R):
@@ -120,6 +173,25 @@ def forgetting_includes_the_last_task(R):
     if len(R) == 1:
         return math.nan
     return (R[:-1].max(dim=0).values - R[-1]).mean().item()
+
+
+@mistake("ex01.6")
+def forgetting_max_along_the_rows(R):
+    R = torch.as_tensor(R, dtype=torch.float64)
+    if len(R) == 1:
+        return math.nan
+    return (R[:-1, :-1].max(dim=1).values - R[-1, :-1]).mean().item()  # max over tasks, not over time
+
+
+@mistake("ex01.6")
+def forgetting_subtracts_the_last_row_in_place(R):
+    R = torch.as_tensor(R, dtype=torch.float64)
+    if len(R) == 1:
+        return math.nan
+    drops = R[:-1, :-1]  # a view of the caller's matrix
+    drops -= R[-1, :-1]
+    return drops.max(dim=0).values.mean().item()
+
 
 
 # ex01.7 logit_mask
@@ -163,6 +235,13 @@ def mask_domain_il_with_one_block_per_task(scenario, sizes, trained_upto, task):
     return _mask(scenario, sizes, trained_upto, task, class_upto=lambda st, sz, up, t: st[up] + sz[up])
 
 
+@mistake("ex01.7")
+def mask_accepts_a_bool_as_a_count(scenario, sizes, trained_upto, task):
+    return _mask(scenario, sizes, trained_upto, task,
+                 class_upto=lambda st, sz, up, t: st[up] + sz[up])  # True is read as 1, silently
+
+
+
 # ex01.8 split_by_classes
 def _split(y, class_groups, check):
     check(class_groups)
@@ -198,3 +277,23 @@ def split_in_label_order(y, class_groups):
         raise ValueError("overlap")
     return [torch.cat([torch.nonzero(y == c).flatten() for c in g]) if len(g) else
             torch.zeros(0, dtype=torch.long) for g in class_groups]
+
+
+@mistake("ex01.8")
+def split_marks_used_examples_in_y(y, class_groups):
+    if len({c for g in class_groups for c in g}) != sum(len(g) for g in class_groups):
+        raise ValueError("overlap")
+    out = []
+    for g in class_groups:
+        idx = torch.nonzero(torch.isin(y, torch.tensor(list(g), dtype=y.dtype))).flatten()
+        y[idx] = -1  # "so that no example is taken twice": the caller's labels are gone
+        out.append(idx)
+    return out
+
+
+@mistake("ex01.8")
+def split_class_by_class_then_sorted(y, class_groups):
+    if len({c for g in class_groups for c in g}) != sum(len(g) for g in class_groups):
+        raise ValueError("overlap")
+    return [torch.cat([torch.nonzero(y == c).flatten() for c in g]).sort().values  # cat of [] fails
+            for g in class_groups]

@@ -122,7 +122,7 @@ def distillation_log_of_softmax(student_logits, teacher_logits, T):
 # ex03.4 student_loss
 def _kd(student_logits, teacher_logits, T):
     p = _softmax(teacher_logits.detach(), T)
-    return T ** 2 * -(p * torch.log_softmax(student_logits / T, dim=-1)).sum(dim=-1).mean()
+    return (T ** 2 * -(p * torch.log_softmax(student_logits / T, dim=-1)).sum(dim=-1)).mean()
 
 
 @mistake("ex03.4")
@@ -184,3 +184,95 @@ def lwf_weighted_average(logits, labels, teacher_logits, old_units, T, lam):
 def lwf_indexes_the_teacher_again(logits, labels, teacher_logits, old_units, T, lam):
     # teacher_logits are already the old units' (B, K): this picks other columns or fails
     return F.cross_entropy(logits, labels) + lam * _kd(logits[:, old_units], teacher_logits[:, old_units], T)
+
+
+# ---- inputs changed, temperatures as 0-d tensors, extreme logits, indices out of order
+
+@mistake("ex03.1")
+def softmax_T_divides_the_logits_in_place(logits, T):
+    if not T > 0:
+        raise ValueError("T must be positive")
+    s = logits
+    s /= T  # the caller's logits are divided too (and fails on a leaf that requires grad)
+    e = (s - s.amax(dim=-1, keepdim=True)).exp()
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+@mistake("ex03.1")
+def softmax_T_rejects_a_tensor_temperature(logits, T):
+    if not isinstance(T, (int, float)) or T <= 0:  # torch.tensor(2.0) is a valid temperature too
+        raise ValueError(f"T must be a positive number, got {T!r}")
+    s = logits / T
+    e = (s - s.amax(dim=-1, keepdim=True)).exp()
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+@mistake("ex03.2")
+def gradient_without_the_max_shift(student_logits, teacher_logits, T):
+    def softmax(z):
+        e = (z / T).exp()  # exp(1e4 / T) = inf: inf / inf = NaN, in float64 too at T < 14
+        return e / e.sum(dim=-1, keepdim=True)
+    return (softmax(student_logits) - softmax(teacher_logits)) / T
+
+
+@mistake("ex03.2")
+def gradient_shifts_the_logits_in_place(student_logits, teacher_logits, T):
+    student_logits -= student_logits.amax(dim=-1, keepdim=True)  # the caller's logits move
+    teacher_logits -= teacher_logits.amax(dim=-1, keepdim=True)
+    return (_softmax(student_logits, T) - _softmax(teacher_logits, T)) / T
+
+
+@mistake("ex03.3")
+def distillation_detaches_the_teacher_in_place(student_logits, teacher_logits, T):
+    teacher_logits.detach_()  # detach_ changes the caller's tensor: it no longer requires grad
+    p = _softmax(teacher_logits, T)
+    return (T ** 2 * -(p * torch.log_softmax(student_logits / T, dim=-1)).sum(dim=-1)).mean()
+
+
+@mistake("ex03.3")
+def distillation_T_squared_after_the_mean(student_logits, teacher_logits, T):
+    p = _softmax(teacher_logits.detach(), T)
+    # 0-d loss × T² with T a float64 0-d tensor: float64, not the student's float32
+    return T ** 2 * -(p * torch.log_softmax(student_logits / T, dim=-1)).sum(dim=-1).mean()
+
+
+@mistake("ex03.3")
+def distillation_logsumexp_without_the_max(student_logits, teacher_logits, T):
+    p = _softmax(teacher_logits.detach(), T)
+    s = student_logits / T
+    log_q = s - s.exp().sum(dim=-1, keepdim=True).log()  # exp overflows for logits of 1e4
+    return (T ** 2 * -(p * log_q).sum(dim=-1)).mean()
+
+
+@mistake("ex03.4")
+def student_loss_turns_off_the_teachers_grad(logits, labels, teacher_logits, T, alpha):
+    teacher_logits.requires_grad_(False)  # "freezes" the caller's tensor instead of detaching a copy
+    return alpha * F.cross_entropy(logits, labels) + (1 - alpha) * _kd(logits, teacher_logits, T)
+
+
+@mistake("ex03.4")
+def student_loss_log_of_softmax(logits, labels, teacher_logits, T, alpha):
+    p = _softmax(teacher_logits.detach(), T)
+    log_q = _softmax(logits, T).log()  # −inf where q underflows: logits of 1e4
+    soft = (T ** 2 * -(p * log_q).sum(dim=-1)).mean()
+    return alpha * F.cross_entropy(logits, labels) + (1 - alpha) * soft
+
+
+@mistake("ex03.5")
+def lwf_old_units_as_a_mask(logits, labels, teacher_logits, old_units, T, lam):
+    is_old = torch.zeros(logits.shape[1], dtype=torch.bool)
+    is_old[old_units] = True  # a mask keeps the columns in sorted order, not in old_units' order
+    return F.cross_entropy(logits, labels) + lam * _kd(logits[:, is_old], teacher_logits, T)
+
+
+@mistake("ex03.5")
+def lwf_detaches_the_teacher_in_place(logits, labels, teacher_logits, old_units, T, lam):
+    teacher_logits.detach_()
+    return F.cross_entropy(logits, labels) + lam * _kd(logits[:, old_units], teacher_logits, T)
+
+
+@mistake("ex03.5")
+def lwf_log_of_softmax(logits, labels, teacher_logits, old_units, T, lam):
+    p = _softmax(teacher_logits.detach(), T)
+    log_q = _softmax(logits[:, old_units], T).log()  # −inf where q underflows
+    return F.cross_entropy(logits, labels) + lam * (T ** 2 * -(p * log_q).sum(dim=-1)).mean()
