@@ -24,12 +24,15 @@ def leading(p: torch.Tensor, shape) -> torch.Tensor:
     return p[tuple(slice(0, s) for s in shape)] if p.shape != shape else p
 
 
-def quadratic_penalty(model, weights: dict, anchors: dict) -> torch.Tensor:
-    """Σ_i w_i (θ_i − θ*_i)² over the named parameters of ``weights`` (no ½, no λ: the caller's)."""
+def quadratic_penalty(model, weights: dict | None, anchors: dict) -> torch.Tensor:
+    """Σ_i w_i (θ_i − θ*_i)² over the named parameters of ``weights`` (no ½, no λ: the caller's).
+    ``weights=None``: every w_i = 1, over the parameters of ``anchors`` (L2)."""
     params = trainable(model)
     total = None
-    for name, w in weights.items():
-        term = (w * (leading(params[name], w.shape) - anchors[name]) ** 2).sum()
+    for name, w in (weights if weights is not None else dict.fromkeys(anchors)).items():
+        shape = anchors[name].shape if w is None else w.shape
+        squares = (leading(params[name], shape) - anchors[name]) ** 2
+        term = (squares if w is None else w * squares).sum()
         total = term if total is None else total + term
     return total if total is not None else torch.zeros((), device=next(model.parameters()).device)
 

@@ -184,15 +184,17 @@ def activation_relu_derivative_in_the_default_dtype(name, z):
 
 
 # ex00.4 two_layer_backward
-def _backward(x, W1, b1, W2, b2, targets, mean=True, mask_from="z1", sum_dim=0):
+def _backward(x, W1, b1, W2, b2, targets, mean=True, mask_from="z1", sum_dim=0,
+              softmax=lambda logits: torch.softmax(logits, dim=-1)):
+    """The backward pass with one slip chosen by the arguments (mask_from: "z1" right, "h", "none")."""
     z1 = x @ W1.T + b1
     h = z1.clamp_min(0)
-    p = torch.softmax(h @ W2.T + b2, dim=-1)
+    p = softmax(h @ W2.T + b2)
     y = torch.zeros_like(p)
     y[torch.arange(len(x)), targets] = 1.0
     d = (p - y) / (len(x) if mean else 1)
     dh = d @ W2
-    dz1 = dh * ((z1 > 0) if mask_from == "z1" else (h >= 0)).to(dh.dtype)
+    dz1 = dh if mask_from == "none" else dh * ((z1 > 0) if mask_from == "z1" else (h >= 0)).to(dh.dtype)
     return {"dW1": dz1.T @ x, "db1": dz1.sum(dim=sum_dim) if sum_dim == 0 else dz1.sum(dim=1)[:len(b1)],
             "dW2": d.T @ h, "db2": d.sum(dim=0)}
 
@@ -209,41 +211,23 @@ def backward_relu_mask_from_h_ge_0(x, W1, b1, W2, b2, targets):
 
 @mistake("ex00.4")
 def backward_forgets_the_relu(x, W1, b1, W2, b2, targets):
-    z1 = x @ W1.T + b1
-    h = z1.clamp_min(0)
-    p = torch.softmax(h @ W2.T + b2, dim=-1)
-    y = torch.zeros_like(p)
-    y[torch.arange(len(x)), targets] = 1.0
-    d = (p - y) / len(x)
-    dz1 = d @ W2
-    return {"dW1": dz1.T @ x, "db1": dz1.sum(0), "dW2": d.T @ h, "db2": d.sum(0)}
+    return _backward(x, W1, b1, W2, b2, targets, mask_from="none")  # dz1 = dh: ReLU's derivative left out
 
 
 @mistake("ex00.4")
 def backward_with_a_naive_softmax(x, W1, b1, W2, b2, targets):
-    z1 = x @ W1.T + b1
-    h = z1.clamp_min(0)
-    e = (h @ W2.T + b2).exp()  # overflows for large logits: inf / inf
-    p = e / e.sum(dim=-1, keepdim=True)
-    y = torch.zeros_like(p)
-    y[torch.arange(len(x)), targets] = 1.0
-    d = (p - y) / len(x)
-    dz1 = (d @ W2) * (z1 > 0).to(x.dtype)
-    return {"dW1": dz1.T @ x, "db1": dz1.sum(0), "dW2": d.T @ h, "db2": d.sum(0)}
+    def naive(logits):  # overflows for large logits: inf / inf
+        e = logits.exp()
+        return e / e.sum(dim=-1, keepdim=True)
+    return _backward(x, W1, b1, W2, b2, targets, softmax=naive)
 
 
 @mistake("ex00.4")
 def backward_softmax_shifted_by_the_batch_max(x, W1, b1, W2, b2, targets):
-    z1 = x @ W1.T + b1
-    h = z1.clamp_min(0)
-    logits = h @ W2.T + b2
-    e = (logits - logits.max()).exp()  # one max for the batch: a row far below it becomes 0 / 0
-    p = e / e.sum(dim=-1, keepdim=True)
-    y = torch.zeros_like(p)
-    y[torch.arange(len(x)), targets] = 1.0
-    d = (p - y) / len(x)
-    dz1 = (d @ W2) * (z1 > 0).to(x.dtype)
-    return {"dW1": dz1.T @ x, "db1": dz1.sum(0), "dW2": d.T @ h, "db2": d.sum(0)}
+    def batch_max(logits):  # one max for the batch: a row far below it becomes 0 / 0
+        e = (logits - logits.max()).exp()
+        return e / e.sum(dim=-1, keepdim=True)
+    return _backward(x, W1, b1, W2, b2, targets, softmax=batch_max)
 
 
 @mistake("ex00.4")
