@@ -1,13 +1,16 @@
 """Helpers every lesson notebook uses: printing numbers stably, comparing a student's result with the
 reference, and running a student's exercise from a "Your turn" cell without ever stopping the lesson.
 
-    from clcourse.lesson import claim, fmt, lesson_settings, same, your_turn
+    from clcourse.lesson import claim, fmt, lesson_profile, lesson_settings, same, your_turn
+    PROFILE = lesson_profile()  # $CLCOURSE_PROFILE: smoke, class (the default) or paper
     your_turn("ex01.2", "average_accuracy", (R,), metrics.average_accuracy, module="ex01_forgetting")
 
 A lesson's claims about trained numbers are checked with ``claim`` instead of a bare ``assert``: with the
 lesson's own settings (as nbval runs it) a false claim raises ``ClaimFailed``, in words; once a student has
 changed a setting (registered with ``lesson_settings`` in the setup cell, or passed to ``claim``), the
-same claim prints what it found and lets the notebook go on.
+same claim prints what it found and lets the notebook go on. A claim about trained numbers holds in the
+profiles it names (``profiles=``, by default class and paper); in any other profile (smoke trains for
+seconds) it is not checked, and says so.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from .config import PROFILE_NAMES
 from .exercises import find_repo_root
 
 # Tolerances of `same` by dtype: float32 arithmetic done in another order differs by ~1e-7 relative.
@@ -60,6 +64,23 @@ def same(a, b, tol: float | None = None) -> bool:
     return abs(a - b) <= (1e-9 if tol is None else tol) * max(1.0, abs(b))
 
 
+def lesson_profile(default: str = "class") -> str:
+    """The profile a lesson runs in: ``$CLCOURSE_PROFILE`` (``smoke`` to check a classroom machine in
+    minutes, ``class``, ``paper`` on a GPU), else ``default``. An unknown name is an error that lists
+    the known ones."""
+    import os
+
+    name = os.environ.get("CLCOURSE_PROFILE", "").strip() or default
+    if name not in PROFILE_NAMES:
+        raise ValueError(f"CLCOURSE_PROFILE={name!r} is not a profile; use one of "
+                         f"{', '.join(PROFILE_NAMES)} (or unset it for {default!r})")
+    return name
+
+
+TRAINED = ("class", "paper")  # the profiles a claim about trained numbers holds in, by default
+EVERY_PROFILE = PROFILE_NAMES  # for claims that do not depend on training (exact arithmetic, data)
+
+
 class ClaimFailed(AssertionError):
     """A lesson's claim did not hold with the lesson's own settings: the lesson (or the machine) is at
     fault, not the student. nbval fails on it."""
@@ -84,17 +105,23 @@ def _changed(settings: dict) -> dict:
     return {name: pair for name, pair in settings.items() if pair[0] != pair[1]}
 
 
-def claim(holds, text: str, detail: str = "", **settings) -> bool:
+def claim(holds, text: str, detail: str = "", profiles=TRAINED, **settings) -> bool | None:
     """Check one of the lesson's claims, e.g. ``claim(ewc > ft, "EWC keeps more of task 1", f"{ewc:.2f}
     vs {ft:.2f}")``. ``settings`` adds ``NAME=(lesson's value, value in use)`` pairs to those registered
-    by ``lesson_settings``. Returns True when the claim holds. When it does not: with every setting at
-    the lesson's value, raises ``ClaimFailed`` saying so in words; with a setting changed, prints
-    "this claim holds in the class profile; with your settings (...) it does not: ..." and returns
-    False, so a student exploring is told, not stopped."""
+    by ``lesson_settings``. ``profiles``: the profiles the claim holds in (``TRAINED`` = class and paper
+    by default, ``EVERY_PROFILE`` for exact arithmetic); in another profile (the registered ``PROFILE``
+    setting) it prints that it was not checked and returns None. Returns True when the claim holds.
+    When it does not: with every setting at the lesson's value, raises ``ClaimFailed`` saying so in
+    words; with a setting changed, prints "this claim holds in the class profile; with your settings
+    (...) it does not: ..." and returns False, so a student exploring is told, not stopped."""
+    merged = {**_SETTINGS, **settings}
+    profile = merged.get("PROFILE", (None, None))[1]
+    if profile is not None and profile not in profiles:
+        print(f"not checked in the {profile} profile (it holds in {' and '.join(profiles)}): {text}")
+        return None
     holds = bool(holds)
     if holds:
         return True
-    merged = {**_SETTINGS, **settings}
     found = f" ({detail})" if detail else ""
     changed = _changed(merged)
     if changed:
