@@ -1,4 +1,4 @@
-"""The command line: ``clcourse run | methods | data | profiles | exercises | grade``.
+"""The command line: ``clcourse run | methods | data | profiles | check | exercises | grade``.
 
 Every method of every lesson is reachable through ``clcourse run``, so each result in the course can be
 reproduced without a notebook. Bad names and numbers exit with status 2 and a message that lists what
@@ -104,6 +104,11 @@ def _data(args) -> int:
     return 0
 
 
+def _check(args) -> int:
+    from .check import main as check
+    return check(args)
+
+
 def _profiles(args) -> int:
     from .config import BENCHMARKS, PROFILES, make_settings
 
@@ -160,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_data)
 
     sub.add_parser("profiles", help="list the settings of every profile").set_defaults(func=_profiles)
+
+    c = sub.add_parser("check", help="will the course work on this machine? data, kernel, widget "
+                                     "front-end, and every lesson run headless in the smoke profile")
+    c.add_argument("--data", help="data folder (default $CLCOURSE_DATA)")
+    c.add_argument("--lessons", nargs="+", metavar="NN", help="run only these lessons (e.g. 00 02)")
+    c.add_argument("--profile", default="smoke", choices=PROFILE_NAMES,
+                   help="the profile the lessons run in (default smoke: seconds per lesson)")
+    c.add_argument("--no-lessons", action="store_true", help="check the set-up only, run no lesson")
+    c.set_defaults(func=_check)
     sub.add_parser("exercises", help="generate exercises/ from solutions/ (--check: compare only)",
                    add_help=False).set_defaults(func=None, delegate="exercises")
     sub.add_parser("grade", help="grade your exercises and print a scoreboard",

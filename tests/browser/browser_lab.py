@@ -70,8 +70,8 @@ class JupyterLab:
     set-up (kernels, extensions, settings) leaks in and nothing is written outside the temporary folder.
     """
 
-    def __init__(self, root: Path, home: Path, env: dict | None = None):
-        self.root, self.home = Path(root), Path(home)
+    def __init__(self, root: Path, home: Path, env: dict | None = None, profile: str = "smoke"):
+        self.root, self.home, self.profile = Path(root), Path(home), profile
         self.port = free_port()
         self.token = os.urandom(16).hex()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -93,6 +93,9 @@ class JupyterLab:
             (self.home / sub).mkdir(parents=True, exist_ok=True)
             env[name] = str(self.home / sub)
         env["CLCOURSE_PROGRESS"] = "0"
+        # The browser checks what only a browser can see (rendering, widgets, error output, the cell
+        # order): the smoke profile trains for seconds. nbval runs each lesson in the class profile.
+        env["CLCOURSE_PROFILE"] = self.profile
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
         # JupyterLab's default windowing attaches off-screen cells lazily; attach every cell so that
         # each cell's outputs can be checked (what is rendered is the same, only when differs).

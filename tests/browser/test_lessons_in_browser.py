@@ -1,6 +1,7 @@
 """Every lesson notebook (notebooks/NN_*.ipynb) opened in JupyterLab under headless Chromium, restarted
-and run through the menu, its outputs checked as a student sees them, its widgets moved by real input
-events (declared in lesson_widgets.py)."""
+and run through the menu in the smoke profile (CLCOURSE_PROFILE=smoke: seconds of training; nbval runs
+the class profile and enforces the 5-minute budget), its outputs checked as a student sees them, its
+widgets moved by real input events (declared in lesson_widgets.py)."""
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ LESSONS = bl.lesson_notebooks()
 
 
 def budget(lesson: str) -> float:
-    """The lesson's run-all budget: $CLCOURSE_BROWSER_BUDGET_S (a slow machine), else its entry in
-    lesson_widgets.BUDGET_S, else 5 minutes."""
+    """How long the lesson's smoke-profile run-all may take before it counts as stuck:
+    $CLCOURSE_BROWSER_BUDGET_S (a slow machine), else its entry in lesson_widgets.BUDGET_S, else
+    lesson_widgets.DEFAULT_BUDGET_S."""
     return float(os.environ.get("CLCOURSE_BROWSER_BUDGET_S") or
                  lw.BUDGET_S.get(lesson, lw.DEFAULT_BUDGET_S))
 
@@ -47,6 +49,6 @@ def test_lesson_runs_in_the_browser(notebook, lab, lab_page, shots):
     finally:
         lab.shut_down_kernels(copy.relative_to(lab.root).as_posix())
     if report.run_s is not None:
-        print(f"{notebook.stem}: {report.cells} cells, run-all {report.run_s:.1f} s in the browser "
+        print(f"{notebook.stem}: {report.cells} cells, smoke run-all {report.run_s:.1f} s in the browser "
               f"(slowest: {report.slowest()})")
     report.check()
