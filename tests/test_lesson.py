@@ -1,6 +1,7 @@
 """The notebooks' helpers (clcourse.lesson): stable printing, comparison with a reference, Your turn."""
 import math
 
+import pytest
 import torch
 
 from clcourse import lesson
@@ -102,4 +103,34 @@ def test_claim_raises_in_words_with_the_lessons_settings_and_explains_with_chang
         lesson.claim(False, "λ works", LAMBDA=(100, 100))
     with pytest.raises(TypeError, match="takes a pair"):
         lesson.lesson_settings(SEED=3)
+    lesson.lesson_settings()
+
+
+def test_lesson_profile_reads_the_environment_and_rejects_unknown_names(monkeypatch):
+    monkeypatch.delenv("CLCOURSE_PROFILE", raising=False)
+    assert lesson.lesson_profile() == "class"
+    monkeypatch.setenv("CLCOURSE_PROFILE", "smoke")
+    assert lesson.lesson_profile() == "smoke"
+    monkeypatch.setenv("CLCOURSE_PROFILE", "Smoke")
+    with pytest.raises(ValueError, match=r"CLCOURSE_PROFILE='Smoke' is not a profile; use one of smoke, "
+                                         r"class, paper"):
+        lesson.lesson_profile()
+
+
+def test_claims_outside_their_profiles_say_they_were_not_checked(capsys):
+    lesson.lesson_settings(PROFILE=("class", "smoke"), SEED=(0, 0))
+    # A trained claim in smoke: not evaluated, not raised, said.
+    assert lesson.claim(False, "EWC beats fine-tuning", "40% vs 50%") is None
+    assert capsys.readouterr().out == ("not checked in the smoke profile (it holds in class and paper): "
+                                       "EWC beats fine-tuning\n")
+    # A claim that holds in every profile is checked in smoke too; false, it is reported, not raised
+    # (the profile differs from the lesson's).
+    assert lesson.claim(True, "the permutation is a bijection", profiles=lesson.EVERY_PROFILE) is True
+    assert lesson.claim(False, "x", profiles=lesson.EVERY_PROFILE) is False
+    assert "with your settings (PROFILE='smoke' instead of 'class')" in capsys.readouterr().out
+    # In the class profile a trained claim is checked and raises.
+    lesson.lesson_settings(PROFILE=("class", "class"), SEED=(0, 0))
+    assert lesson.claim(True, "holds") is True and capsys.readouterr().out == ""
+    with pytest.raises(lesson.ClaimFailed):
+        lesson.claim(False, "EWC beats fine-tuning")
     lesson.lesson_settings()
