@@ -1,4 +1,4 @@
-"""The command line: ``clcourse run | methods | data | profiles | check | exercises | grade``.
+"""The command line: ``clcourse run | methods | data | profiles | check | reproduce | exercises | grade``.
 
 Every method of every lesson is reachable through ``clcourse run``, so each result in the course can be
 reproduced without a notebook. Bad names and numbers exit with status 2 and a message that lists what
@@ -109,6 +109,11 @@ def _check(args) -> int:
     return check(args)
 
 
+def _reproduce(args) -> int:
+    from .reproduce import main as reproduce
+    return reproduce(args)
+
+
 def _profiles(args) -> int:
     from .config import BENCHMARKS, PROFILES, make_settings
 
@@ -174,6 +179,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the profile the lessons run in (default smoke: seconds per lesson)")
     c.add_argument("--no-lessons", action="store_true", help="check the set-up only, run no lesson")
     c.set_defaults(func=_check)
+
+    from .published import TABLES
+    rp = sub.add_parser("reproduce", help="run a published table's grid (method × scenario × seed), "
+                                          "cached per run, and compare it with the paper")
+    rp.add_argument("table", choices=tuple(TABLES), help="table4: split MNIST, table5: permuted "
+                    "MNIST (van de Ven & Tolias 2019)")
+    rp.add_argument("--seeds", type=int, nargs="+", help="default: 1 2 3")
+    rp.add_argument("--methods", nargs="+", metavar="METHOD", help="default: all of the table's")
+    rp.add_argument("--scenarios", nargs="+", choices=SCENARIOS, help="default: all published")
+    rp.add_argument("--profile", default="paper", choices=PROFILE_NAMES)
+    rp.add_argument("--set", action="append", type=parse_arg, metavar="KEY=VALUE", dest="overrides",
+                    help="override a setting of every run (repeatable), e.g. --set iters=500")
+    rp.add_argument("--workers", type=int, help="parallel runs (default: cores // threads)")
+    rp.add_argument("--threads", type=int, default=1, help="CPU threads per run (default 1)")
+    rp.add_argument("--cache", help="one JSON file per run (default runs/reproduce)")
+    rp.add_argument("--executor", default="local", choices=("local", "submitit", "submitit-local"),
+                    help="local: worker processes; submitit: a job per run (SLURM where available)")
+    rp.add_argument("--submitit", action="append", type=parse_arg, metavar="KEY=VALUE",
+                    help="a submitit parameter of every job, e.g. --submitit slurm_partition=gpu")
+    rp.add_argument("--data", help="data folder (default $CLCOURSE_DATA)")
+    rp.add_argument("--device", help="cpu, cuda, ... (default: best available)")
+    rp.add_argument("--report", action="store_true", help="print the table from the cache; run nothing")
+    rp.add_argument("--markdown", metavar="FILE", help="write the table into FILE between the lines "
+                    "<!-- reproduce:TABLE --> and <!-- /reproduce:TABLE -->")
+    rp.set_defaults(func=_reproduce)
+
     sub.add_parser("exercises", help="generate exercises/ from solutions/ (--check: compare only)",
                    add_help=False).set_defaults(func=None, delegate="exercises")
     sub.add_parser("grade", help="grade your exercises and print a scoreboard",

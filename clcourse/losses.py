@@ -31,9 +31,16 @@ def tempered_softmax(logits: torch.Tensor, T: float = 1.0, dim: int = -1) -> tor
 
 
 def distillation(student: torch.Tensor, teacher: torch.Tensor, T: float = 2.0, *, units=None,
-                 t_squared: bool = True) -> torch.Tensor:
+                 t_squared: bool = True, reduction: str = "sum") -> torch.Tensor:
     """The soft cross-entropy −Σ_i p_i log q_i of the student's logits against the teacher's, both at
     temperature T, averaged over the batch; × T² when ``t_squared`` (see the module docstring).
+
+    ``reduction`` over the units: ``"sum"`` (Hinton et al.'s soft cross-entropy; van de Ven's code from
+    commit 26f00db, 2019-05-17, "summation over classes was omitted", and its 2022 rewrite) or
+    ``"mean"``, the sum divided by the number C of the student's units (those not masked to −inf):
+    ``(-targets_norm * log_scores_norm).mean()`` over the B×C matrix in ``utils.loss_fn_kd`` at commit
+    86802a8 (2019-04-17), the code that made "Three scenarios" Tables 4–5. The two differ by exactly C;
+    in class-IL C = 2t grows with the tasks, and that factor decides whether LwF learns new classes.
 
     ``units``: the columns (a bool mask or indices) both distributions are formed over, e.g. one old
     task's head. A teacher logit of −inf (a unit the teacher did not have: class-IL's new classes)
@@ -46,10 +53,15 @@ def distillation(student: torch.Tensor, teacher: torch.Tensor, T: float = 2.0, *
     if student.shape != teacher.shape:
         raise ValueError(f"student logits {tuple(student.shape)} and teacher logits "
                          f"{tuple(teacher.shape)} must have the same shape")
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     p = tempered_softmax(teacher.detach(), T)
     log_q = torch.log_softmax(student / T, dim=-1)
     # 0 · log q = 0 where the target is 0, even where log q = −inf (a masked student unit).
-    loss = -(p * log_q.masked_fill(p == 0, 0.0)).sum(-1).mean()
+    per_example = -(p * log_q.masked_fill(p == 0, 0.0)).sum(-1)
+    if reduction == "mean":
+        per_example = per_example / (student > float("-inf")).sum(-1).clamp(min=1)
+    loss = per_example.mean()
     # .to: a 0-d tensor T of another dtype (torch.tensor(2.0)) must not promote the student's dtype.
     return (loss * T ** 2).to(loss.dtype) if t_squared else loss
 

@@ -140,10 +140,25 @@ def class_tasks(x_train, y_train, x_test, y_test, class_groups, names=None) -> l
     return tasks
 
 
+def digit_order(seed: int, order: str = "seeded") -> list:
+    """The digits in the order they become classes 0-9 (two per task): ``"fixed"`` 0-9, ``"seeded"``
+    as van de Ven's 2019 code (GMvandeVen/continual-learning data.py at 86802a8): for seed ≠ 0,
+    ``np.random.seed(seed); p = np.random.permutation(10)`` relabels digit y as class p[y], so class c
+    is digit argsort(p)[c]; seed 0 keeps 0-9."""
+    import numpy as np
+
+    if order == "fixed" or seed == 0:
+        return list(range(10))
+    relabel = np.random.RandomState(seed).permutation(10)  # the legacy global RNG's stream
+    return np.argsort(relabel).tolist()
+
+
 def split_mnist(s, root=None, device="cpu") -> Stream:
     xtr, ytr, xte, yte = _split(load_dataset("mnist", root), s, device, pad_to=s.pad_to)
-    groups = [[2 * t, 2 * t + 1] for t in range(s.n_tasks)]
-    return Stream("split-mnist", class_tasks(xtr, ytr, xte, yte, groups), tuple(xtr.shape[1:]))
+    digits = digit_order(s.seed, s.class_order)
+    groups = [digits[2 * t:2 * t + 2] for t in range(s.n_tasks)]
+    return Stream("split-mnist", class_tasks(xtr, ytr, xte, yte, groups), tuple(xtr.shape[1:]),
+                  {"class_order": s.class_order, "digits": digits})
 
 
 def mnist(s, root=None, device="cpu") -> Stream:
