@@ -10,7 +10,10 @@ and binary cross-entropy over the units seen so far:
     ŷ_y = σ(z*_y / T) for the old units y (the frozen previous network's output: distillation),
     ŷ_y = [y = label] for the new task's units (one-hot),
 
-summed over units, averaged over the batch. Rebuffi et al. have no temperature (T = 1); van de Ven's
+summed over units, averaged over the batch (van de Ven's code from commit 26f00db, 2019-05-17; at
+86802a8, the code of "Three scenarios" Table 4, the mean over the units too: a constant factor C on the
+whole loss, which Adam's step size barely feels — unlike LwF's ``kd_reduction``, where it reweighs two
+terms). Rebuffi et al. have no temperature (T = 1); van de Ven's
 iCaRL (``--bce --bce-distill``) divides the old logits by its KD temperature (T = 2). ``variant="ce-kd"``
 is the form several toolkits use (PyCIL's ``icarl.py``): softmax cross-entropy + ``losses.distillation``
 on the old units at T (no T²).
