@@ -21,7 +21,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+from clcourse.check import lesson_notebooks
+
+NOTEBOOKS = lesson_notebooks(Path(__file__).resolve().parents[1])
 NUMBER = re.compile(r"(?<![\w.])(-?\d+(?:\.(\d+))?)(?:e([-+]?\d+))?(?![\w.])")
 BOUND = re.compile(r"(<|≤|<=|>|≥|>=|\bto|\bwithin)\s*$")
 TRAINS = re.compile(r"\bcl\.run\(")

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import nbformat
 
+from clcourse import check
+from clcourse.check import WIDGET_MANAGER
+
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
-WIDGET_MANAGER = "@jupyter-widgets/jupyterlab-manager"
 WIDGET_PLUGIN = WIDGET_MANAGER + ":plugin"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -38,8 +39,8 @@ HOW_TO_GET_CHROMIUM = ("no Chromium/Chrome found for the browser tests: apt-get 
 
 
 def lesson_notebooks() -> list[Path]:
-    """Every lesson notebook, notebooks/NN_topic.ipynb, in course order."""
-    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    """Every lesson notebook, notebooks/NN_topic.ipynb, in course order (as `clcourse check` runs them)."""
+    return check.lesson_notebooks(ROOT)
 
 
 def find_chromium(path: str | None = None) -> str | None:
