@@ -202,6 +202,7 @@ def fit(method, stream, scenario, settings, device, checkpoint: Path | None = No
         run["matrix"].append(rows.pop(""))
         for name, row in rows.items():
             run["extra"].setdefault(name, []).append(row)
+        run.setdefault("reports", []).append(method.report())
         run["timings"]["eval"].append(_elapsed(tic, device))
         if checkpoint:
             save_checkpoint(Path(checkpoint), {
@@ -214,4 +215,5 @@ def fit(method, stream, scenario, settings, device, checkpoint: Path | None = No
     return Result(config=settings.to_dict(), seed=settings.seed, accuracy_matrix=run["matrix"],
                   task_names=[task.name for task in stream.tasks], data=dict(stream.info),
                   history=run["history"], loss_terms=run["loss_terms"],
-                  extra_matrices=run["extra"], timings=timings, versions=versions(device))
+                  extra_matrices=run["extra"], reports=run.get("reports", []), timings=timings,
+                  versions=versions(device))

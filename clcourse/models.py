@@ -108,13 +108,19 @@ class MultiHead(nn.Module):
 
 
 class GrowingHead(nn.Module):
-    """A linear layer whose number of units grows when new classes arrive; old units are kept."""
+    """A linear layer whose number of units grows when new classes arrive; old units are kept.
 
-    def __init__(self, in_dim: int):
+    ``bias=False``: no bias (WA, Zhao et al. 2020: scaling a row then scales its logit exactly).
+    ``norms()``: the L2 norm of each unit's weight vector, the quantity WA aligns (lesson 05's plots).
+    """
+
+    def __init__(self, in_dim: int, bias: bool = True):
         super().__init__()
         self.in_dim = in_dim
         self.weight = nn.Parameter(torch.empty(0, in_dim))
-        self.bias = nn.Parameter(torch.empty(0))
+        self.bias = nn.Parameter(torch.empty(0)) if bias else None
+        if not bias:
+            self.register_parameter("bias", None)
 
     @property
     def n_units(self) -> int:
@@ -127,7 +133,13 @@ class GrowingHead(nn.Module):
             return
         fresh = nn.Linear(self.in_dim, new).to(self.weight.device, self.weight.dtype)
         self.weight = nn.Parameter(torch.cat([self.weight.data, fresh.weight.data]))
-        self.bias = nn.Parameter(torch.cat([self.bias.data, fresh.bias.data]))
+        if self.bias is not None:
+            self.bias = nn.Parameter(torch.cat([self.bias.data, fresh.bias.data]))
+
+    @torch.no_grad()
+    def norms(self) -> torch.Tensor:
+        """(n_units,) ‖w_k‖₂ of every unit's weight row."""
+        return torch.linalg.vector_norm(self.weight, dim=1)
 
     def forward(self, h):
         return F.linear(h, self.weight, self.bias)

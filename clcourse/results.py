@@ -11,6 +11,8 @@ JSON layout (``result.json``)::
       "task_names":      [...],
       "data":            where the data came from (e.g. usps_source),
       "extra_matrices":  further accuracy matrices a method reports, by name (e.g. "nme"),
+      "reports":         per task, what the method reports about itself (``Method.report``, e.g.
+                         DER's parameter count), after the task's evaluation,
       "history":         per task, the training loss every few steps,
       "loss_terms":      per task, the same curve for every named loss term (e.g. ce, penalty),
       "timings":         seconds per task: training, work after the task, evaluation; total,
@@ -37,6 +39,7 @@ class Result:
     history: list = field(default_factory=list)
     loss_terms: list = field(default_factory=list)
     extra_matrices: dict = field(default_factory=dict)
+    reports: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)

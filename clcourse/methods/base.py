@@ -14,6 +14,7 @@ Call order, for every task of the stream (``task.id`` = 0, 1, ...)::
     method.after_task(task)                       # may run extra stages: self.run_stage(...)
     evaluate every task with method.predict(x, t)  # the scenario masks the logits, not the method
     ... and every extra predictor in method.extra_predictions()
+    result.reports.append(method.report())        # numbers about the method (DER's size)
 
 Every default below does the plain thing, so fine-tuning is this class with nothing overridden.
 Methods combine by cooperative inheritance: every overriding hook calls ``super()``, so
@@ -184,6 +185,11 @@ class Method:
     def extra_predictions(self) -> dict:
         """Further predictors ``name -> f(x, t) -> logits``, each filling its own accuracy matrix
         (iCaRL's nearest-mean-of-exemplars next to its linear head; BiC before correction)."""
+        return {}
+
+    def report(self) -> dict:
+        """Numbers about the method itself after each task (plain ints, floats, lists), stored per
+        task in ``result.json``'s ``reports`` (DER's parameter count; WA's γ; BiC's α, β)."""
         return {}
 
     # --- resume ---------------------------------------------------------------------------------

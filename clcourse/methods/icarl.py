@@ -23,8 +23,9 @@ and herding picks m exemplars of each new class. Classification (Alg. 1): the ne
 (NME), the class means recomputed with the current network after every task; the linear head is
 reported too, as the extra matrix "linear" (lesson 04 compares them).
 
-Hooks: ``before_task`` (teacher), ``train_set`` (data + exemplars), ``loss``, ``after_task`` (memory,
-means), ``predict`` (NME), ``extra_predictions``, ``state_dict``.
+The memory, training on data + exemplars and herding after each task come from ``rehearsal.Rehearsal``
+(shared with BiC, WA and DER). Hooks here: ``before_task`` (teacher), ``loss``, ``after_task`` (means),
+``predict`` (NME), ``extra_predictions``.
 """
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from ..data.scenarios import TensorSet
 from ..losses import distillation
-from ..memory import SELECTIONS, ExemplarMemory, nme_logits
+from ..memory import nme_logits
 from ..models import Frozen
-from .base import Arg, Method
+from .base import Arg
+from .rehearsal import Rehearsal
 
 
 def icarl_targets(labels: torch.Tensor, n_units: int, old_logits: torch.Tensor | None,
@@ -50,13 +51,9 @@ def icarl_targets(labels: torch.Tensor, n_units: int, old_logits: torch.Tensor |
     return targets
 
 
-class ICaRL(Method):
+class ICaRL(Rehearsal):
     name = "icarl"
     arguments = {
-        "budget": Arg(2000, "exemplars kept in all (m = budget / classes seen per class)",
-                      "van de Ven & Tolias 2019 Table 4; Rebuffi et al. 2017 (K = 2000)", low=1),
-        "selection": Arg("herding", "how exemplars are chosen", "Rebuffi et al. 2017 Alg. 4",
-                         choices=SELECTIONS),
         "variant": Arg("bce", "'bce': sigmoid + BCE with distilled targets (the paper); 'ce-kd': "
                        "softmax CE + KD on the old units", "Rebuffi et al. 2017; PyCIL icarl.py",
                        choices=("bce", "ce-kd")),
@@ -67,27 +64,15 @@ class ICaRL(Method):
 
     def __init__(self, model, scenario, settings, stream=None):
         super().__init__(model, scenario, settings, stream)
-        if scenario.kind != "class":
-            raise ValueError("icarl is a class-incremental method: use --scenario class")
-        if self.args["budget"] < scenario.n_outputs:  # say so now, not after the first task
-            raise ValueError(f"icarl: a budget of {self.args['budget']} exemplars cannot keep one "
-                             f"of each of the stream's {scenario.n_outputs} classes")
-        self.memory = ExemplarMemory(self.args["budget"], selection=self.args["selection"])
-        self.means, self.teacher, self.n_old = None, None, 0
+        self.means, self.teacher = None, None
 
     def before_task(self, task):
         super().before_task(task)
-        self.n_old = self.scenario.offsets[task.id]  # units of the classes seen before this task
         self.teacher = Frozen(copy.deepcopy(self.model)) if task.id > 0 else None
-
-    def train_set(self, task) -> TensorSet:
-        current = super().train_set(task)
-        kept = self.memory.as_tensorset()
-        return current if kept is None else TensorSet.cat([current, kept])
 
     def loss(self, batch, replay=None):
         # Class-IL: the active units are exactly the first n_old + new ones.
-        z = self.outputs(batch)[:, :self.n_old + self.scenario.sizes[self.task.id]]
+        z = self.outputs(batch)[:, :self.n_seen]
         old = None
         if self.teacher is not None:
             with torch.no_grad():
@@ -102,30 +87,23 @@ class ICaRL(Method):
         return {"bce": bce}
 
     def after_task(self, task):
-        super().after_task(task)
-        data = self.scenario.train_set(task)
-        self.memory.add_classes(data.x, data.y, self.model.features,
-                                classes=list(self.scenario.block(task.id)), t=task.id,
-                                generator=self.rng(task, "memory"))
+        super().after_task(task)  # the memory (Rehearsal)
         self.update_means()
 
     def update_means(self):
         """Class means of the exemplars under the current network (Alg. 1); images that may be
         flipped (the CIFAR benchmarks' augmentation) average in their mirror images."""
-        self.means = self.memory.class_means(self.model.features, flip=bool(self.settings.augment),
+        self.means = self.memory.class_means(self.features, flip=bool(self.settings.augment),
                                              n_units=self.scenario.n_outputs)
 
     def predict(self, x, t):
         if self.means is None:  # after a resume: the weights are loaded by now
             self.update_means()
-        return nme_logits(self.model.features(x), self.means)
+        return nme_logits(self.features(x), self.means)
 
     def extra_predictions(self) -> dict:
         return {"linear": lambda x, t: self.model(x)}
 
-    def state_dict(self) -> dict:
-        return {"memory": self.memory.state_dict()}
-
     def load_state_dict(self, state: dict) -> None:
-        self.memory.load_state_dict(state["memory"], device=self.device)
+        super().load_state_dict(state)
         self.means = None  # recomputed when needed, with the weights that are loaded after this
