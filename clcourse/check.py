@@ -28,6 +28,7 @@ KERNEL = "python3"
 # benchmark named in a lesson's code -> the data sets it reads
 BENCHMARK_DATA = {"mnist": ("mnist",), "permuted-mnist": ("mnist",), "split-mnist": ("mnist",),
                   "mnist-usps": ("mnist", "usps"), "cifar10": ("cifar10",),
+                  "split-cifar10": ("cifar10",),
                   "split-cifar100": ("cifar100",)}
 
 

@@ -38,6 +38,8 @@ BENCHMARK_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist-usps": dict(scenario="domain", model="mlp", n_tasks=2),
     # Ten tasks of ten CIFAR-100 classes in PyCIL's seed-1993 order (G-U-N/PyCIL, utils/data_manager.py).
     "split-cifar100": dict(scenario="class", model="resnet32", n_tasks=10, augment=True),
+    # Five tasks of two CIFAR-10 classes in label order (lesson 05's colour benchmark).
+    "split-cifar10": dict(scenario="class", model="resnet-reduced", n_tasks=5, augment=True),
     # CIFAR-10 as one task, for pre-training a feature extractor.
     "cifar10": dict(scenario="domain", model="resnet-reduced", n_tasks=1, augment=True),
 }
@@ -56,6 +58,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                test_per_class=2),
         "cifar10": dict(epochs=1, batch_size=16, optimizer="sgd", lr=0.05, momentum=0.9,
                         train_per_class=8, test_per_class=4),
+        "split-cifar10": dict(n_tasks=2, epochs=1, batch_size=16, optimizer="sgd", lr=0.05,
+                              momentum=0.9, train_per_class=8, test_per_class=4),
     },
     "class": {
         "mnist": dict(hidden=(400, 400), epochs=2, batch_size=256, optimizer="adamw", lr=1e-3,
@@ -71,6 +75,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                test_per_class=50),
         "cifar10": dict(epochs=10, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9,
                         weight_decay=5e-4),
+        # Lesson 05 on the staged 4,000-image subset: the MNIST CNN on colour, Adam, a few epochs.
+        "split-cifar10": dict(model="cnn", epochs=8, batch_size=64, optimizer="adam", lr=1e-3),
     },
     "paper": {
         "mnist": dict(hidden=(400, 400), iters=2000, batch_size=128, optimizer="adam", lr=1e-3),
@@ -94,6 +100,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                                lr=0.1, momentum=0.9, weight_decay=2e-4, milestones=(80, 120)),
         "cifar10": dict(model="resnet32", epochs=160, batch_size=128, optimizer="sgd", lr=0.1,
                         momentum=0.9, weight_decay=5e-4, milestones=(80, 120)),
+        # PyCIL's ResNet-32 schedule (models/icarl.py, as split-cifar100), on the full CIFAR-10.
+        "split-cifar10": dict(model="resnet32", epochs=170, batch_size=128, optimizer="sgd",
+                              lr=0.1, momentum=0.9, weight_decay=2e-4, milestones=(80, 120)),
     },
 }
 
@@ -198,6 +207,8 @@ def validate(s: Settings) -> None:
         raise ValueError(f"hidden widths must be positive integers, got {s.hidden!r}")
     if s.benchmark == "split-mnist" and s.n_tasks > 5:
         raise ValueError("split-mnist has at most 5 tasks of two digits")
+    if s.benchmark == "split-cifar10" and 10 % s.n_tasks:
+        raise ValueError("split-cifar10 needs n_tasks dividing 10 (1, 2, 5 or 10)")
     if s.benchmark == "split-cifar100" and 100 % s.n_tasks:
         raise ValueError("split-cifar100 needs n_tasks dividing 100 (e.g. 2, 5, 10, 20)")
     if s.benchmark in ("mnist-usps",) and s.n_tasks != 2:

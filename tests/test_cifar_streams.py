@@ -66,3 +66,14 @@ def test_icarl_on_split_cifar100_with_its_paper_schedule_from_the_command_line(c
     result = __import__("json").loads((cifar_root / "run" / "result.json").read_text())
     assert result["config"]["lr_decay"] == 0.2 and result["config"]["milestones"] == [1, 2]
     assert result["config"]["augment"] is True  # CIFAR: crops and flips, so class means use flips
+
+
+def test_split_cifar10_is_five_tasks_of_two_classes_in_label_order(cifar_root):
+    stream = cl.load_stream("split-cifar10", "class", root=cifar_root)
+    assert [t.classes for t in stream.tasks] == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+    assert all(len(t.y_train) == 16 and len(t.y_test) == 8 for t in stream.tasks)
+    assert stream.info["n_train"] == 80 and stream.input_shape == (3, 32, 32)
+    exp = cl.run("split-cifar10", "finetune", profile="smoke", root=cifar_root, save=False)
+    assert len(exp.result.accuracy_matrix) == 2 and exp.settings.augment
+    with pytest.raises(ValueError, match="dividing 10"):
+        cl.make_settings("split-cifar10", "class", n_tasks=3)

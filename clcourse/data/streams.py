@@ -197,6 +197,18 @@ def cifar10(s, root=None, device="cpu") -> Stream:
                   {"source": raw.source, "n_train": len(ytr)})
 
 
+def split_cifar10(s, root=None, device="cpu") -> Stream:
+    """CIFAR-10 in tasks of 10 / n_tasks classes, in label order (airplane, automobile | bird, cat |
+    ...), as PyCIL's ``iCIFAR10`` with ``shuffle: false``. On the course machine: the staged 4,000 /
+    1,000-image subset (``info["n_train"]`` says which); the full set wherever torchvision has it."""
+    raw = load_dataset("cifar10", root)
+    xtr, ytr, xte, yte = _split(raw, s, device, CIFAR_STATS["cifar10"])
+    k = 10 // s.n_tasks
+    groups = [list(range(t * k, (t + 1) * k)) for t in range(s.n_tasks)]
+    return Stream("split-cifar10", class_tasks(xtr, ytr, xte, yte, groups), tuple(xtr.shape[1:]),
+                  {"class_order": "label order", "source": raw.source, "n_train": len(ytr)})
+
+
 STREAMS = {
     "mnist": mnist,
     "permuted-mnist": permuted_mnist,
@@ -204,6 +216,7 @@ STREAMS = {
     "mnist-usps": mnist_usps,
     "split-cifar100": split_cifar100,
     "cifar10": cifar10,
+    "split-cifar10": split_cifar10,
 }
 
 
