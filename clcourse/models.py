@@ -118,8 +118,9 @@ class GrowingHead(nn.Module):
         super().__init__()
         self.in_dim = in_dim
         self.weight = nn.Parameter(torch.empty(0, in_dim))
-        self.bias = nn.Parameter(torch.empty(0)) if bias else None
-        if not bias:
+        if bias:
+            self.bias = nn.Parameter(torch.empty(0))
+        else:  # (assigning None first would make "bias" a plain attribute that cannot be registered)
             self.register_parameter("bias", None)
 
     @property
