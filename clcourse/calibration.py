@@ -134,7 +134,10 @@ def weight_align(weight: torch.Tensor, n_old: int) -> tuple:
     if not 0 < n_old < weight.shape[0]:
         raise ValueError(f"weight_align needs old rows and new rows: n_old must lie in "
                          f"[1, {weight.shape[0] - 1}], got {n_old}")
-    norms = torch.linalg.vector_norm(weight, dim=1)
+    # ‖w‖ = peak · ‖w / peak‖ with peak the row's largest |entry|: the squares of rows ×1e20 in
+    # float32 (×1e200 in float64) would overflow, those of rows ×1e-25 underflow, in one step
+    peak = weight.detach().abs().amax(dim=1)
+    norms = peak * torch.linalg.vector_norm(weight / torch.where(peak > 0, peak, 1.0)[:, None], dim=1)
     new_mean = norms[n_old:].mean()
     if not new_mean > 0:
         raise ValueError("every new row of weight is zero: there is no norm to align")
@@ -172,17 +175,19 @@ def balanced_split(labels: torch.Tensor, per_class: int,
 
 
 def positive_fraction(features: torch.Tensor, weight: torch.Tensor) -> float:
-    """The fraction of the products f_ij·w_kj (every example i, unit k, feature dimension j) that
-    are > 0, decided by the signs (exactly, whatever float underflow would do): WA's argument that
-    ReLU features and clipped weights give mostly positive products (Zhao et al. 2020).
-    ``features`` (B, d), ``weight`` (C, d); ValueError if there is no product."""
+    """Among the non-zero products f_ij·w_kj (every example i, unit k, feature dimension j), the
+    fraction that are > 0, decided by the signs (exactly, whatever float underflow would do). WA's
+    argument (Zhao et al. 2020) that a longer w_k gives a larger logit z_k = Σ_j f_ij w_kj needs this
+    near 1: ReLU features (≥ 0) and clipped weights (≥ 0) make it exactly 1. A zero feature (ReLU's
+    off units) or weight contributes nothing either way and is not counted.
+    ``features`` (B, d), ``weight`` (C, d); ValueError if no product is non-zero."""
     f, w = _matrix(features, "features"), _matrix(weight, "weight")
     if f.shape[1] != w.shape[1]:
         raise ValueError(f"features and weight disagree on d: {f.shape[1]} vs {w.shape[1]}")
-    total = f.shape[0] * w.shape[0] * f.shape[1]
-    if total == 0:
-        raise ValueError("no products: features or weight is empty")
     f, w = f.detach(), w.detach()
     pos = ((f > 0).sum(0).double() * (w > 0).sum(0).double()).sum()
     neg = ((f < 0).sum(0).double() * (w < 0).sum(0).double()).sum()
+    total = ((f != 0).sum(0).double() * (w != 0).sum(0).double()).sum()
+    if total == 0:
+        raise ValueError("no non-zero product: features or weight is empty or all zero")
     return float((pos + neg) / total)

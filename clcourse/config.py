@@ -76,7 +76,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "cifar10": dict(epochs=10, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9,
                         weight_decay=5e-4),
         # Lesson 05 on the staged 4,000-image subset: the MNIST CNN on colour, Adam, a few epochs.
-        "split-cifar10": dict(model="cnn", epochs=8, batch_size=64, optimizer="adam", lr=1e-3),
+        "split-cifar10": dict(model="cnn", epochs=5, batch_size=64, optimizer="adam", lr=1e-3),
     },
     "paper": {
         "mnist": dict(hidden=(400, 400), iters=2000, batch_size=128, optimizer="adam", lr=1e-3),

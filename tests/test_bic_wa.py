@@ -124,16 +124,20 @@ def test_weight_align_equalises_mean_norms_and_keeps_old_rows_and_its_input():
         weight_align(zero_new, 4)
 
 
-def test_positive_fraction_counts_positive_products():
+def test_positive_fraction_counts_positive_among_the_non_zero_products():
     f = torch.tensor([[1.0, -2.0, 0.0], [3.0, 1.0, -1.0]])
     w = torch.tensor([[1.0, 1.0, -1.0], [-1.0, 2.0, 0.0]])
-    brute = (f[:, None, :] * w[None, :, :] > 0).float().mean().item()
-    assert positive_fraction(f, w) == pytest.approx(brute) == pytest.approx(5 / 12)
-    assert positive_fraction(f.abs(), w.abs() + 1) == pytest.approx(5 / 6)  # zeros give no product > 0
+    prod = f[:, None, :] * w[None, :, :]
+    brute = ((prod > 0).sum() / (prod != 0).sum()).item()
+    assert positive_fraction(f, w) == pytest.approx(brute) == pytest.approx(5 / 9)
+    assert positive_fraction(f.abs(), w.abs() + 1) == 1.0  # a zero feature is not counted
+    assert positive_fraction(f.clamp(min=0), w.clamp(min=0)) == 1.0  # ReLU features, clipped weights
     tiny = torch.full((1, 1), 1e-30)
     assert positive_fraction(tiny, tiny) == 1.0  # by sign: the float32 product underflows to 0
     with pytest.raises(ValueError):
         positive_fraction(f, w[:, :2])
+    with pytest.raises(ValueError):
+        positive_fraction(torch.zeros(2, 3), w)
 
 
 # --- BiC --------------------------------------------------------------------------------------------
