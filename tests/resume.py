@@ -11,18 +11,25 @@ class Killed(Exception):
     pass
 
 
-class DiesInTask2:
-    """Mixin: the run 'gets killed' after three steps of the second task."""
+def dies_in_task(task_id: int) -> type:
+    """A mixin: the run 'gets killed' after three steps of task ``task_id`` (0-based)."""
 
-    def before_task(self, task):
-        super().before_task(task)
-        self.steps = 0
+    class Dies:
+        def before_task(self, task):
+            super().before_task(task)
+            self.steps = 0
 
-    def after_step(self):
-        super().after_step()
-        self.steps += 1
-        if self.task.id == 1 and self.steps == 3:
-            raise Killed
+        def after_step(self):
+            super().after_step()
+            self.steps += 1
+            if self.task.id == task_id and self.steps == 3:
+                raise Killed
+
+    Dies.__name__ = Dies.__qualname__ = f"DiesInTask{task_id + 1}"
+    return Dies
+
+
+DiesInTask2 = dies_in_task(1)
 
 
 def killed_and_resumed(cls, root, tmp_path, benchmark="split-mnist", args=None, **settings):

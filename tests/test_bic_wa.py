@@ -12,7 +12,7 @@ from clcourse.data.scenarios import TensorSet
 from clcourse.experiment import build
 from clcourse.methods import METHODS, BiC, WA
 from clcourse.models import GrowingHead, SingleHead
-from resume import Killed, killed_and_resumed
+from resume import Killed, dies_in_task, killed_and_resumed
 
 SMALL = dict(profile="smoke", n_tasks=3, scenario="class", save=False)
 
@@ -230,18 +230,7 @@ def test_bic_runs_end_to_end_by_name_and_reports(tiny_root):
         cl.run("split-mnist", "bic", root=tiny_root, args={"budget": 6}, **SMALL)
 
 
-class DiesInTask3:
-    """Mixin: killed after three steps of the third task (so the restored state is not trivial)."""
-
-    def before_task(self, task):
-        super().before_task(task)
-        self.steps = 0
-
-    def after_step(self):
-        super().after_step()
-        self.steps += 1
-        if self.task.id == 2 and self.steps == 3:
-            raise Killed
+DiesInTask3 = dies_in_task(2)  # killed in the third task, so the restored state is not trivial
 
 
 @pytest.mark.parametrize("cls, args", [(BiC, {"budget": 30}), (BiC, {"budget": 30, "keep_all": True}),
