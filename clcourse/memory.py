@@ -270,6 +270,68 @@ class ExemplarMemory:
         self._set = None
 
 
+class TaskMemory:
+    """An episodic memory keyed by (task, class): one ``ExemplarMemory(per_class=m)`` per task, so
+    a class unit that comes back in a later task (domain-IL: every permuted-MNIST task has the
+    digits 0-9 on the same ten units) gets m exemplars of that task too, where ``ExemplarMemory``
+    alone refuses a class it already keeps. The memory of ER (Chaudhry et al. 2019, "On tiny
+    episodic memories in continual learning": m examples per class of every task) and of PFCL's
+    ``scheme.py::ER`` (``--memory m``, kept forever, never shrunk).
+    ``selection``: "random" (PFCL's default) or "herding" (PFCL's ``--opt herding``)."""
+
+    def __init__(self, per_class: int, selection: str = "random", batch_size: int = 512):
+        ExemplarMemory(per_class=per_class, selection=selection)  # checks the arguments
+        self.per_class, self.selection, self.batch_size = per_class, selection, batch_size
+        self.tasks = {}   # task id -> its ExemplarMemory
+        self._set = None
+
+    def add_task(self, task_id: int, x, y, features_fn=None, classes=None, *, generator=None):
+        """Keep ``per_class`` exemplars of each class in ``classes`` (default: every unit in ``y``)
+        of task ``task_id`` (a task kept already: ValueError)."""
+        if task_id in self.tasks:
+            raise ValueError(f"task {task_id} is already in the memory")
+        mem = ExemplarMemory(per_class=self.per_class, selection=self.selection,
+                             batch_size=self.batch_size)
+        mem.add_classes(x, y, features_fn, classes, t=task_id, generator=generator)
+        self.tasks[task_id], self._set = mem, None
+
+    def as_tensorset(self) -> TensorSet | None:
+        """All exemplars, task after task and class after class (x, units y, task ids t); None if
+        empty."""
+        if self._set is None and self.tasks:
+            self._set = TensorSet.cat([m.as_tensorset() for m in self.tasks.values()])
+        return self._set
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> TensorSet | None:
+        """``min(n, len(self))`` distinct exemplars drawn uniformly over all tasks, or None if empty."""
+        data = self.as_tensorset()
+        if data is None:
+            return None
+        idx = random_selection(len(data), n, generator).to(data.y.device)
+        return TensorSet(data.x[idx], data.y[idx], data.t[idx])
+
+    def counts(self) -> dict:
+        """{task id: {class unit: exemplars kept}}."""
+        return {t: m.counts() for t, m in self.tasks.items()}
+
+    def __len__(self) -> int:
+        return sum(len(m) for m in self.tasks.values())
+
+    def state_dict(self) -> dict:
+        return {"per_class": self.per_class, "selection": self.selection,
+                "task_ids": list(self.tasks), "tasks": [m.state_dict() for m in self.tasks.values()]}
+
+    def load_state_dict(self, state: dict, device=None) -> None:
+        self.per_class, self.selection = state["per_class"], state["selection"]
+        self.tasks = {}
+        for t, s in zip(state["task_ids"], state["tasks"]):
+            mem = ExemplarMemory(per_class=self.per_class, selection=self.selection,
+                                 batch_size=self.batch_size)
+            mem.load_state_dict(s, device)
+            self.tasks[int(t)] = mem
+        self._set = None
+
+
 def _rows(v: torch.Tensor, name: str) -> torch.Tensor:
     if v.dim() != 2:
         raise ValueError(f"{name} must be 2-D (rows, dimension), got shape {tuple(v.shape)}")

@@ -9,16 +9,18 @@ from __future__ import annotations
 from .base import Arg, Method, make_optimizer
 from .bic import BiC
 from .der import DER
+from .er import ER
 from .ewc import EWC, OnlineEWC
 from .finetune import Finetune
 from .icarl import ICaRL
 from .joint import Joint
 from .l2 import L2
+from .lfd import LFD
 from .lwf import LwF
 from .si import SI
 from .wa import WA
 
-_BUILT_IN = (Finetune, Joint, L2, EWC, OnlineEWC, SI, LwF, ICaRL, BiC, WA, DER)
+_BUILT_IN = (Finetune, Joint, L2, EWC, OnlineEWC, SI, LwF, ICaRL, BiC, WA, DER, ER, LFD)
 METHODS: dict[str, type] = {cls.name: cls for cls in _BUILT_IN}
 
 
@@ -35,4 +37,4 @@ def make_method(method, model, scenario, settings, stream=None) -> Method:
     return method_class(method)(model, scenario, settings, stream)
 
 
-__all__ = ["Arg", "Method", "L2", "EWC", "OnlineEWC", "SI", "LwF", "ICaRL", "BiC", "WA", "DER", "Finetune", "Joint", "METHODS", "method_class", "make_method", "make_optimizer"]
+__all__ = ["Arg", "Method", "L2", "EWC", "OnlineEWC", "SI", "LwF", "ICaRL", "BiC", "WA", "DER", "ER", "LFD", "Finetune", "Joint", "METHODS", "method_class", "make_method", "make_optimizer"]
