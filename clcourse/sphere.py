@@ -67,6 +67,18 @@ def random_direction(shapes, radius: float, generator: torch.Generator | None = 
     return [piece.reshape(s).clone() for piece, s in zip(retract(flat, radius).split(sizes), shapes)]
 
 
+def rsgd_step(nu: torch.Tensor, grad: torch.Tensor, buf: torch.Tensor | None, lr: float,
+              momentum: float, radius: float) -> tuple:
+    """One step of Riemannian SGD with momentum on the sphere of ``radius`` (the module docstring's
+    four lines): returns (ν_new, b_new), new tensors. ``buf`` is the momentum of the previous step
+    (None at the first step: b = the projected gradient). With ``momentum`` 0, b = the projected
+    gradient at every step. ``RiemannianSGD`` runs exactly this on its flattened parameters."""
+    g = tangent(nu, grad)
+    b = g if (buf is None or momentum == 0) else momentum * buf + g
+    new = retract(nu - lr * b, radius)
+    return new, transport(new, b)
+
+
 class RiemannianSGD(torch.optim.Optimizer):
     """SGD with momentum on the sphere of radius ``radius`` (Bonnabel 2013; PFCL ``rsgd.py``).
 
@@ -102,17 +114,11 @@ class RiemannianSGD(torch.optim.Optimizer):
             if not params or all(p.grad is None for p in params):
                 continue
             nu = torch.cat([p.reshape(-1) for p in params])
-            g = tangent(nu, torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p))
-                                       .reshape(-1) for p in params]))
+            g = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                           for p in params])
             state = self.state[params[0]]  # one state per group (per sphere)
-            if group["momentum"] > 0:
-                b = state.get("momentum_buffer")
-                b = g.clone() if b is None else b.mul_(group["momentum"]).add_(g)
-            else:
-                b = g
-            new = retract(nu - group["lr"] * b, group["radius"])
-            if group["momentum"] > 0:
-                state["momentum_buffer"] = transport(new, b)
+            new, state["momentum_buffer"] = rsgd_step(nu, g, state.get("momentum_buffer"), group["lr"],
+                                                      group["momentum"], group["radius"])
             for p, piece in zip(params, new.split([p.numel() for p in params])):
                 p.copy_(piece.view_as(p))
         return loss

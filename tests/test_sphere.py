@@ -127,3 +127,23 @@ def test_bad_arguments_are_refused():
     for kw in (dict(lr=-1.0), dict(lr=0.1, momentum=-0.1), dict(lr=0.1, radius=0.0)):
         with pytest.raises(ValueError):
             RiemannianSGD([p], **kw)
+
+
+def test_rsgd_step_is_the_optimiser_step_and_stays_on_the_sphere():
+    from clcourse.sphere import RiemannianSGD, rsgd_step
+    g = torch.Generator().manual_seed(0)
+    nu0 = torch.randn(7, generator=g, dtype=torch.float64)
+    nu0 = nu0 * (3.0 / nu0.norm())
+    grads = [torch.randn(7, generator=g, dtype=torch.float64) for _ in range(4)]
+    p = torch.nn.Parameter(nu0.clone())
+    opt = RiemannianSGD([p], lr=0.1, momentum=0.7, radius=3.0)
+    nu, buf = nu0.clone(), None
+    for grad in grads:
+        p.grad = grad.clone()
+        opt.step()
+        nu, buf = rsgd_step(nu, grad, buf, 0.1, 0.7, 3.0)
+        torch.testing.assert_close(p.detach(), nu)
+        assert abs(float(nu.norm()) - 3.0) < 1e-12 and abs(float(buf @ nu)) < 1e-10  # b in ν's tangent space
+    first, _ = rsgd_step(nu0, grads[0], None, 0.1, 0.7, 3.0)
+    no_momentum, _ = rsgd_step(nu0, grads[0], torch.ones(7, dtype=torch.float64), 0.1, 0.0, 3.0)
+    torch.testing.assert_close(first, no_momentum)  # the first step and μ = 0 use the projected gradient
