@@ -25,10 +25,11 @@ import torch.nn.functional as F
 
 from ..data.scenarios import TensorSet, masked_logits
 from ..memory import SELECTIONS, TaskMemory
-from .base import Arg, Method
+from .base import Arg
+from .rehearsal import KeepsMemory
 
 
-class ER(Method):
+class ER(KeepsMemory):
     """Experience replay: every batch of task t is trained together with exemplars of tasks < t."""
 
     name = "er"
@@ -72,20 +73,9 @@ class ER(Method):
         replayed = F.cross_entropy(masked_logits(z[n:], replay.mask), replay.y, reduction="sum")
         return {**terms, "ce": terms["ce"] * (n / (n + m)), "replay": replayed / (n + m)}
 
-    def features(self, x):
-        """The representation herding works on (``selection="herding"``)."""
-        return self.model.features(x)
-
     def after_task(self, task):
         super().after_task(task)
         data = self.scenario.train_set(task)
         self.memory.add_task(task.id, data.x, data.y,
                              self.features if self.args["selection"] == "herding" else None,
                              generator=self.rng(task, "memory"))
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "memory": self.memory.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.memory.load_state_dict(state["memory"], device=self.device)

@@ -29,7 +29,23 @@ from ..models import Frozen
 from .base import Arg, Method
 
 
-class Rehearsal(Method):
+class KeepsMemory(Method):
+    """A method with ``self.memory`` (an ``ExemplarMemory`` or ``TaskMemory``): the features herding
+    reads, and the memory in the checkpoint. Shared by ``Rehearsal`` and ER (``er.py``)."""
+
+    def features(self, x):
+        """The representation herding and NME work on (DER: all extractors, concatenated)."""
+        return self.model.features(x)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "memory": self.memory.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.memory.load_state_dict(state["memory"], device=self.device)
+
+
+class Rehearsal(KeepsMemory):
     """New data + the exemplar memory; herding after every task. Not a method on its own."""
 
     name = "rehearsal"
@@ -64,23 +80,12 @@ class Rehearsal(Method):
         kept = self.memory.as_tensorset()
         return current if kept is None else TensorSet.cat([current, kept])
 
-    def features(self, x):
-        """The representation herding and NME work on (DER: all extractors, concatenated)."""
-        return self.model.features(x)
-
     def after_task(self, task):
         super().after_task(task)
         data = self.scenario.train_set(task)
         self.memory.add_classes(data.x, data.y, self.features,
                                 classes=list(self.scenario.block(task.id)), t=task.id,
                                 generator=self.rng(task, "memory"))
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "memory": self.memory.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.memory.load_state_dict(state["memory"], device=self.device)
 
 
 class Distilled(Rehearsal):
