@@ -32,7 +32,8 @@ def _run(args) -> int:
                      batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
                      train_per_class=args.train_per_class, test_per_class=args.test_per_class,
                      milestones=args.milestones, lr_decay=args.lr_decay,
-                     weight_decay=args.weight_decay)
+                     weight_decay=args.weight_decay, optimizer=args.optimizer,
+                     momentum=args.momentum)
     exp = run(args.benchmark, args.method, scenario=args.scenario, profile=args.profile,
               seed=args.seed, out=args.out, resume=args.resume,
               progress=False if args.no_progress else None, root=args.data, device=args.device,
@@ -128,7 +129,7 @@ def _profiles(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import BENCHMARKS, PROFILE_NAMES, SCENARIOS
+    from .config import BENCHMARKS, OPTIMIZERS, PROFILE_NAMES, SCENARIOS
     from .methods import METHODS
 
     p = argparse.ArgumentParser(prog="clcourse", description=__doc__.splitlines()[0])
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--milestones", type=int, nargs="+", help="epochs at which the lr drops")
     g.add_argument("--lr-decay", type=float, help="factor of each lr drop (default 0.1)")
     g.add_argument("--weight-decay", type=float)
+    g.add_argument("--optimizer", choices=OPTIMIZERS)
+    g.add_argument("--momentum", type=float, help="SGD momentum")
     r.set_defaults(func=_run)
 
     sub.add_parser("methods", help="list every method with its arguments, defaults and sources"

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data.scenarios import TensorSet
+from .nn_basics import scaled_to_unit_peak
 
 SELECTIONS = ("herding", "random")
 
@@ -36,11 +37,7 @@ def unit_rows(v: torch.Tensor, dim: int = -1) -> torch.Tensor:
     slice has no direction: it stays zero (``F.normalize``'s rule). NaN and inf entries give NaN."""
     if v.numel() == 0:
         return v.clone()
-    peak = v.detach().abs().amax(dim=dim, keepdim=True)
-    _, exponent = torch.frexp(torch.where(torch.isfinite(peak), peak, torch.ones_like(peak)))
-    two = torch.tensor(2.0, dtype=v.dtype, device=v.device)
-    half = torch.div(-exponent, 2, rounding_mode="floor")  # two steps: 2^±150 overflows float32
-    return F.normalize(v * two.pow(half) * two.pow(-exponent - half), dim=dim)
+    return F.normalize(scaled_to_unit_peak(v, dim), dim=dim)
 
 
 def nme_distances(features: torch.Tensor, means: torch.Tensor, normalize: bool = True) -> torch.Tensor:

@@ -18,7 +18,21 @@ __all__ = [
     "stable_softmax", "log_softmax", "cross_entropy_from_logits", "mse",
     "relu", "relu_grad", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "activation_and_derivative",
     "two_layer_forward", "two_layer_backward", "two_layer_gradients", "sgd_momentum_step",
+    "scaled_to_unit_peak",
 ]
+
+
+def scaled_to_unit_peak(v: Tensor, dim: int | None = None) -> Tensor:
+    """``v`` times a power of two 2^k chosen so that the largest |entry| (of all ``v``, or of each slice
+    along ``dim``) lies in [0.5, 1): exact in floating point, so a norm or a ratio of inner products
+    computed on the result equals the one on ``v`` bit for bit wherever that one neither overflows
+    (float32 entries above ~1e19 square to inf) nor underflows; here it does neither. Zero slices and
+    non-finite peaks are left as they are (factor 1). Used by ``memory.unit_rows`` and ``sphere``."""
+    peak = v.detach().abs().amax() if dim is None else v.detach().abs().amax(dim=dim, keepdim=True)
+    _, exponent = torch.frexp(torch.where(torch.isfinite(peak), peak, torch.ones_like(peak)))
+    two = torch.tensor(2.0, dtype=v.dtype, device=v.device)
+    half = torch.div(-exponent, 2, rounding_mode="floor")  # two steps: 2^±150 overflows float32
+    return v * two.pow(half) * two.pow(-exponent - half)
 
 
 # ---------------------------------------------------------------- §5 output layer and softmax

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from .sphere import tangent
+
 
 def trainable(model) -> dict:
     """{name: parameter} of the parameters that train (a frozen part has none)."""
@@ -59,3 +61,21 @@ def ewc_penalty(params: dict, fisher: dict, anchor: dict, lam: float) -> tuple:
     value = lam / 2 * sum((fisher[n] * (p - anchor[n]) ** 2).sum() for n, p in params.items())
     grad = {n: lam * fisher[n] * (p - anchor[n]) for n, p in params.items()}
     return value, grad
+
+
+def orthogonal_penalty(delta, nu, projection: str = "tensor") -> torch.Tensor:
+    """(1/2) Σ_l ‖P⊥_{ν_l} δ_l‖² over the lists of tensors ``delta`` and ``nu`` (``"tensor"``), or
+    (1/2) ‖P⊥_ν δ‖² with all tensors flattened into one vector (``"global"``); P⊥_ν x = x − ν⟨x, ν⟩/‖ν‖²
+    (``sphere.tangent``; a zero ν_l removes nothing). Without κ. LFD's penalty across its direction
+    (Wen et al. 2024; HaitaoWen/PFCL ``dcd.py``, per tensor); its gradient in δ_l is P⊥_{ν_l} δ_l.
+    Empty lists: a 0-d zero."""
+    if len(delta) != len(nu):
+        raise ValueError(f"{len(delta)} tensors in delta, {len(nu)} in nu")
+    if projection not in ("tensor", "global"):
+        raise ValueError(f"projection must be 'tensor' or 'global', got {projection!r}")
+    if not delta:
+        return torch.zeros(())
+    if projection == "global":
+        delta = [torch.cat([d.reshape(-1) for d in delta])]
+        nu = [torch.cat([v.reshape(-1) for v in nu])]
+    return sum(tangent(v, d).pow(2).sum() for d, v in zip(delta, nu)) / 2

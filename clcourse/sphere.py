@@ -21,6 +21,8 @@ import math
 
 import torch
 
+from .nn_basics import scaled_to_unit_peak
+
 
 def _inner(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if a.shape != b.shape:
@@ -32,15 +34,22 @@ def tangent(nu: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """g − ⟨g, ν⟩ ν / ‖ν‖²: ``g`` without its component along ``nu`` (a new tensor; the inner
     product runs over every entry, whatever the shape). The projection onto the tangent space of the
     sphere through ``nu``, and the orthogonal complement P⊥_ν of LFD's penalty. A zero ``nu`` has no
-    direction to remove: ``g`` is returned unchanged (as a copy)."""
+    direction to remove: ``g`` is returned unchanged (as a copy). ν is first scaled by a power of two
+    (``scaled_to_unit_peak``; the result does not depend on ν's length): the same bits as the formula
+    where that is finite, and right where ‖ν‖² would overflow or underflow (float32 ν of 1e20, 1e-25)."""
+    if nu.shape != g.shape:
+        raise ValueError(f"shapes differ: {tuple(nu.shape)} and {tuple(g.shape)}")
+    nu = scaled_to_unit_peak(nu)
     norm2 = _inner(nu, nu)
     coef = torch.where(norm2 > 0, _inner(g, nu) / torch.where(norm2 > 0, norm2, 1), 0)
     return g - coef * nu
 
 
 def retract(v: torch.Tensor, radius: float) -> torch.Tensor:
-    """radius · v / ‖v‖: the point of the sphere of ``radius`` in the direction of ``v`` (new tensor).
-    A zero ``v`` has no direction: ValueError."""
+    """radius · v / ‖v‖: the point of the sphere of ``radius`` in the direction of ``v`` (new tensor),
+    ``v`` first scaled by a power of two as in ``tangent`` (exact; no overflow of ‖v‖ at 1e20 in
+    float32). A zero ``v`` has no direction: ValueError."""
+    v = scaled_to_unit_peak(v)
     norm = torch.linalg.vector_norm(v)
     if norm == 0:
         raise ValueError("cannot retract the zero vector onto a sphere")

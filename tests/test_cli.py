@@ -26,10 +26,11 @@ def test_run_prints_the_table_and_writes_json_and_png(tiny_root, tmp_path, capsy
 def test_overrides_reach_the_settings(tiny_root, tmp_path):
     out = tmp_path / "run"
     assert main(["run", "--benchmark", "permuted-mnist", "--profile", "smoke", "--tasks", "3",
-                 "--epochs", "2", "--hidden", "32", "16", "--out", str(out),
-                 "--data", str(tiny_root)]) == 0
+                 "--epochs", "2", "--hidden", "32", "16", "--optimizer", "sgd", "--momentum", "0.7",
+                 "--out", str(out), "--data", str(tiny_root)]) == 0
     config = json.loads((out / "result.json").read_text())["config"]
     assert (config["n_tasks"], config["epochs"], config["hidden"]) == (3, 2, [32, 16])
+    assert (config["optimizer"], config["momentum"]) == ("sgd", 0.7)
 
 
 def test_mnist_usps_records_which_usps_preprocessing_was_used(tiny_root, tmp_path):

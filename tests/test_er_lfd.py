@@ -14,7 +14,8 @@ from clcourse.data.scenarios import TensorSet, masked_logits
 from clcourse.experiment import build
 from clcourse.memory import TaskMemory
 from clcourse.methods import ER, LFD, METHODS
-from clcourse.methods.lfd import RATIOS, interpolate, orthogonal_penalty
+from clcourse.methods.lfd import RATIOS, interpolate, interpolate_and_slope, orthogonal_penalty
+from clcourse.penalties import trainable
 from resume import Killed, dies_in_task
 
 FAST = {"direction_epochs": 4, "ep_epochs": 4}
@@ -240,7 +241,7 @@ class KeepsW(LFD):
 
     def after_task(self, task):
         self.w_end = {**getattr(self, "w_end", {}),
-                      task.id: [p.detach().clone() for p in self.trained().values()]}
+                      task.id: [p.detach().clone() for p in trainable(self.model).values()]}
         super().after_task(task)
 
 
@@ -251,13 +252,13 @@ def test_the_penalty_term_is_kappa_times_the_orthogonal_penalty(tiny_root, proje
     batch = m.scenario.train_set(m.task).batch(torch.arange(5), m.scenario.mask_table(1, "cpu"))
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for p, w, v in zip(m.trained().values(), m.w_hat, m.nu):
+        for p, w, v in zip(trainable(m.model).values(), m.w_hat, m.nu):
             p.copy_(w + 0.01 * v)                                          # along ν: free
     assert m.loss(batch)["penalty"].item() < 1e-9
     with torch.no_grad():
-        for p, w in zip(m.trained().values(), m.w_hat):
+        for p, w in zip(trainable(m.model).values(), m.w_hat):
             p.copy_(w + 0.1 * torch.randn(w.shape, generator=g))
-    delta = [p.detach() - w for p, w in zip(m.trained().values(), m.w_hat)]
+    delta = [p.detach() - w for p, w in zip(trainable(m.model).values(), m.w_hat)]
     torch.testing.assert_close(m.loss(batch)["penalty"].detach(),
                                0.5 * orthogonal_penalty(delta, m.nu, projection))
 
@@ -276,14 +277,14 @@ def test_the_equilibrium_point_does_not_raise_the_memory_loss(tiny_root, seed):
     lam, w = lams[2], m.w_end[2]
     fitted = memory_loss_at(m, w, lam)
     assert fitted <= memory_loss_at(m, w, 0.5) + 1e-6 and fitted <= memory_loss_at(m, w, 1.0) + 1e-6
-    for p, v in zip(m.trained().values(), interpolate(m.w_hat, w, lam)):
+    for p, v in zip(trainable(m.model).values(), interpolate(m.w_hat, w, lam)):
         torch.testing.assert_close(p.detach(), v)                          # the model took w(λ)
 
 
 def test_without_ep_the_model_keeps_w(tiny_root):
     m, r = fit(KeepsW, tiny_root, args={**FAST, "ep": False}, n_tasks=2)
     assert r.reports[-1]["lambda"] == [None, None]
-    assert all(torch.equal(p, w) for p, w in zip(m.trained().values(), m.w_end[1]))
+    assert all(torch.equal(p, w) for p, w in zip(trainable(m.model).values(), m.w_end[1]))
 
 
 # --- resume, runs by name -----------------------------------------------------------------------------
@@ -337,3 +338,30 @@ def test_the_authors_protocol_settings_run(tiny_root):
     r = cl.run("permuted-mnist", "lfd", profile="paper", root=tiny_root, save=False,
                **{**kw, "n_tasks": 2, "iters": 5})
     assert len(r.result.accuracy_matrix) == 2 and r.result.reports[1]["lambda"][1] is not None
+
+
+def test_orthogonal_penalty_of_no_tensors_is_a_zero_tensor():
+    value = orthogonal_penalty([], [])
+    assert torch.is_tensor(value) and value.shape == () and value.item() == 0.0
+
+
+def test_interpolate_and_slope_matches_a_finite_difference_and_leaves_inputs_alone():
+    g = torch.Generator().manual_seed(0)
+    w_hat = [torch.randn(3, 2, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)]
+    w = [v.clone().requires_grad_() for v in (torch.randn(3, 2, generator=g, dtype=torch.float64),
+                                              torch.randn(3, generator=g, dtype=torch.float64))]
+    x = torch.randn(5, 2, generator=g, dtype=torch.float64)
+
+    def loss(ws):
+        return torch.tanh(x @ ws[0].T + ws[1]).pow(2).sum()
+
+    lam = torch.tensor(0.3, dtype=torch.float64)
+    weights, slope = interpolate_and_slope(w_hat, w, lam, loss)
+    for a, b in zip(weights, interpolate(w_hat, [v.detach() for v in w], 0.3)):
+        torch.testing.assert_close(a, b)
+    h = 1e-6
+    fd = (loss(interpolate(w_hat, w, 0.3 + h)) - loss(interpolate(w_hat, w, 0.3 - h))) / (2 * h)
+    torch.testing.assert_close(slope, fd.detach(), rtol=1e-7, atol=1e-9)
+    assert not slope.requires_grad and not lam.requires_grad and all(v.grad is None for v in w)
+    with pytest.raises(ValueError):
+        interpolate_and_slope(w_hat, w[:1], 0.5, loss)

@@ -4,7 +4,7 @@ group, a step against a hand computation, and the norm after many steps."""
 import pytest
 import torch
 
-from clcourse.sphere import RiemannianSGD, random_direction, retract, tangent, transport
+from clcourse.sphere import RiemannianSGD, random_direction, retract, rsgd_step, tangent, transport
 
 SHAPES = [(3, 4), (5,), (2, 2, 2)]
 
@@ -147,3 +147,23 @@ def test_rsgd_step_is_the_optimiser_step_and_stays_on_the_sphere():
     first, _ = rsgd_step(nu0, grads[0], None, 0.1, 0.7, 3.0)
     no_momentum, _ = rsgd_step(nu0, grads[0], torch.ones(7, dtype=torch.float64), 0.1, 0.0, 3.0)
     torch.testing.assert_close(first, no_momentum)  # the first step and μ = 0 use the projected gradient
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-25])
+def test_tangent_and_retract_at_extreme_scales_in_float32(scale):
+    # ‖ν‖² overflows (1e20) or underflows (1e-25) in float32: the power-of-two scaling keeps both right
+    nu = torch.tensor([3.0, 4.0, 0.0]) * scale
+    g = torch.tensor([1.0, 1.0, 5.0])
+    torch.testing.assert_close(tangent(nu, g), torch.tensor([1 - 0.84, 1 - 1.12, 5.0]))
+    torch.testing.assert_close(retract(nu, 10.0), torch.tensor([6.0, 8.0, 0.0]))
+    new, b = rsgd_step(nu, g * scale, None, 0.0, 0.9, 2.0)
+    torch.testing.assert_close(torch.linalg.vector_norm(new), torch.tensor(2.0))
+
+
+def test_the_scaling_is_exact_at_ordinary_scales():
+    g = torch.Generator().manual_seed(3)
+    for dtype in (torch.float32, torch.float64):
+        nu, x = torch.randn(257, generator=g, dtype=dtype) * 7, torch.randn(257, generator=g, dtype=dtype)
+        by_formula = x - (x * nu).sum() / (nu * nu).sum() * nu
+        assert torch.equal(tangent(nu, x), by_formula)
+        assert torch.equal(retract(x, 80.0), x * (80.0 / torch.linalg.vector_norm(x)))

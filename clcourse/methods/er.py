@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.scenarios import TensorSet, masked_logits
+from ..loop import steps_for
 from ..memory import SELECTIONS, TaskMemory
 from .base import Arg
 from .rehearsal import KeepsMemory
@@ -79,3 +80,22 @@ class ER(KeepsMemory):
         self.memory.add_task(task.id, data.x, data.y,
                              self.features if self.args["selection"] == "herding" else None,
                              generator=self.rng(task, "memory"))
+
+    def memory_stage(self, name, loss_fn, optimizer, epochs) -> list:
+        """An extra stage (``run_stage``) of ``epochs`` over the memory of every task kept, lr ×0.1
+        at ½ and ¾ of them, in train mode (batch-norm statistics are the caller's to keep: LFD
+        evaluates through ``functional_call`` on copies); ``loss_fn`` on the whole memory
+        [before, after] it. LFD's direction search and λ fit (PFCL's stages run in train mode)."""
+        data, masks = self.memory.as_tensorset(), self.scenario.mask_table(self.task.id, self.device)
+        whole, per_epoch = data.batch(None, masks), steps_for(len(data), self.settings.batch_size)[1]
+        mode = self.model.training
+        self.model.train()  # PFCL's stages run in train mode
+        try:
+            with torch.no_grad():
+                before = loss_fn(whole, None).item()
+            self.run_stage(name, data, loss_fn, optimizer, steps=epochs * per_epoch, masks=masks,
+                           milestones=[epochs // 2 * per_epoch, 3 * epochs // 4 * per_epoch])
+            with torch.no_grad():
+                return [before, loss_fn(whole, None).item()]
+        finally:
+            self.model.train(mode)
