@@ -365,3 +365,27 @@ def test_interpolate_and_slope_matches_a_finite_difference_and_leaves_inputs_alo
     assert not slope.requires_grad and not lam.requires_grad and all(v.grad is None for v in w)
     with pytest.raises(ValueError):
         interpolate_and_slope(w_hat, w[:1], 0.5, loss)
+
+
+@pytest.mark.parametrize("projection", ["tensor", "global"])
+def test_the_penalty_gradient_is_the_orthogonal_residual(projection):
+    # the custom backward returns P⊥δ: compare with autograd through the formula written out
+    g = torch.Generator().manual_seed(5)
+    shapes = [(4, 3), (4,), (1,)]
+    nu = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
+    nu[2] = torch.zeros(1, dtype=torch.float64)  # a zero piece removes nothing
+    delta = [torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True) for s in shapes]
+    orthogonal_penalty(delta, nu, projection).backward()
+    mine = [d.grad.clone() for d in delta]
+    for d in delta:
+        d.grad = None
+    if projection == "tensor":
+        expected = sum(((d - v * (d * v).sum() / (v * v).sum().clamp_min(1e-300)) ** 2).sum()
+                       for d, v in zip(delta, nu)) / 2
+    else:
+        flat_d, flat_v = torch.cat([d.reshape(-1) for d in delta]), torch.cat([v.reshape(-1) for v in nu])
+        expected = ((flat_d - flat_v * (flat_d @ flat_v) / (flat_v @ flat_v)) ** 2).sum() / 2
+    torch.testing.assert_close(orthogonal_penalty(delta, nu, projection), expected)
+    expected.backward()
+    for a, d in zip(mine, delta):
+        torch.testing.assert_close(a, d.grad)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..data.scenarios import masked_logits
-from ..penalties import orthogonal_penalty, trainable
+from ..penalties import across_penalty, directions, orthogonal_penalty, trainable  # noqa: F401
 from ..sphere import RiemannianSGD, random_direction
 from .base import Arg
 from .er import ER
@@ -43,9 +43,8 @@ def interpolate(w_hat, w, lam):
 
 
 def interpolate_and_slope(w_hat, w, lam, loss_fn):
-    """(w(λ), dL/dλ): ``interpolate`` at ``lam`` (detached) and the slope of ``loss_fn`` there by the
-    chain rule, dL/dλ = Σ_l ⟨∇_{w_l} L(w(λ)), w_l − ŵ_l⟩, through autograd on a new leaf λ (the
-    inputs and their flags are left alone). The gradient the EP's λ fit follows."""
+    """(w(λ), dL/dλ): ``interpolate`` at ``lam`` (detached) and the slope there, by autograd on a new
+    leaf λ: dL/dλ = Σ_l ⟨∇_{w_l} L(w(λ)), w_l − ŵ_l⟩, the gradient the λ fit follows (inputs untouched)."""
     if len(w_hat) != len(w):
         raise ValueError(f"{len(w_hat)} tensors in w_hat, {len(w)} in w")
     t = torch.tensor(float(lam), dtype=w[0].dtype, device=w[0].device, requires_grad=True)
@@ -76,7 +75,8 @@ class LFD(ER):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.names, self.w_hat, self.nu, self.lambdas, self.direction_losses = [], None, None, [], []
+        self.names, self.w_hat, self.nu, self.across = [], None, None, None
+        self.lambdas, self.direction_losses = [], []
 
     def at(self, weights, x):
         """The network's logits for ``x`` with ``weights`` (one per name in ``self.names``) in place of
@@ -110,13 +110,13 @@ class LFD(ER):
         self.direction_losses.append(self.memory_stage(
             "direction", lambda b, r: self.segment_loss(nu, b), optimizer, self.args["direction_epochs"]))
         self.nu = [v.detach() for v in nu]
+        self.across = directions(self.nu, self.args["projection"])
 
     def loss(self, batch, replay=None):
         terms = super().loss(batch, replay)
         if self.nu is not None and self.task.id > 0:
             delta = [p - w for p, w in zip(trainable(self.model).values(), self.w_hat)]
-            terms["penalty"] = self.args["kappa"] * orthogonal_penalty(delta, self.nu,
-                                                                       self.args["projection"])
+            terms["penalty"] = self.args["kappa"] * across_penalty(delta, self.across)
         return terms
 
     def after_task(self, task):
@@ -135,8 +135,7 @@ class LFD(ER):
         self.lambdas.append(lam.item())
 
     def report(self) -> dict:  # λ per task, the memory's L_dir [before, after] each direction search
-        return {**super().report(), "lambda": list(self.lambdas),
-                "direction_loss": [None] + [list(v) for v in self.direction_losses]}
+        return {"lambda": list(self.lambdas), "direction_loss": [None] + [list(v) for v in self.direction_losses]}
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "names": self.names, "w_hat": self.w_hat, "nu": self.nu,
@@ -148,3 +147,4 @@ class LFD(ER):
         self.direction_losses = [list(v) for v in state["direction_losses"]]
         self.w_hat, self.nu = ([v.to(self.device) for v in state[k]] if state[k] is not None else None
                                for k in ("w_hat", "nu"))
+        self.across = directions(self.nu, self.args["projection"]) if self.nu is not None else None
