@@ -12,6 +12,7 @@ from .der import DER
 from .er import ER
 from .ewc import EWC, OnlineEWC
 from .finetune import Finetune
+from .gr import GR
 from .icarl import ICaRL
 from .joint import Joint
 from .l2 import L2
@@ -20,7 +21,7 @@ from .lwf import LwF
 from .si import SI
 from .wa import WA
 
-_BUILT_IN = (Finetune, Joint, L2, EWC, OnlineEWC, SI, LwF, ICaRL, BiC, WA, DER, ER, LFD)
+_BUILT_IN = (Finetune, Joint, L2, EWC, OnlineEWC, SI, LwF, ICaRL, BiC, WA, DER, ER, LFD, GR)
 METHODS: dict[str, type] = {cls.name: cls for cls in _BUILT_IN}
 
 
