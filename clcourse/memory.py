@@ -299,13 +299,7 @@ class TaskMemory:
             self._set = TensorSet.cat([m.as_tensorset() for m in self.tasks.values()])
         return self._set
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> TensorSet | None:
-        """``min(n, len(self))`` distinct exemplars drawn uniformly over all tasks, or None if empty."""
-        data = self.as_tensorset()
-        if data is None:
-            return None
-        idx = random_selection(len(data), n, generator).to(data.y.device)
-        return TensorSet(data.x[idx], data.y[idx], data.t[idx])
+    sample = ExemplarMemory.sample  # min(n, len) distinct exemplars over all tasks, or None if empty
 
     def counts(self) -> dict:
         """{task id: {class unit: exemplars kept}}."""
