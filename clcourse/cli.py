@@ -1,4 +1,4 @@
-"""The command line: ``clcourse run | methods | data | profiles | check | reproduce | exercises | grade``.
+"""The command line: ``clcourse run|methods|data|profiles|pretrain|check|reproduce|exercises|grade``.
 
 Every method of every lesson is reachable through ``clcourse run``, so each result in the course can be
 reproduced without a notebook. Bad names and numbers exit with status 2 and a message that lists what
@@ -77,18 +77,23 @@ def _default_table(arg) -> str:
 
 
 def _methods(args) -> int:
-    from .methods import METHODS
+    from .methods import METHODS, Method
 
-    for name, cls in METHODS.items():
-        doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()
-        print(f"{name}: {doc.splitlines()[0] if doc else ''}")
-        arguments = cls.all_arguments()
-        if not arguments:
-            print("    (no arguments)")
+    def show(arguments: dict) -> None:
         for key, arg in arguments.items():
             shown = _default_table(arg) if callable(arg.default) else _show(arg.default)
             print(f"    {key} = {shown}\n        {arg.doc}" + (f" [{arg.source}]" if arg.source
                                                                else ""))
+
+    print("every method:")
+    show(Method.arguments)
+    for name, cls in METHODS.items():
+        doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()
+        print(f"{name}: {doc.splitlines()[0] if doc else ''}")
+        own = {k: v for k, v in cls.all_arguments().items() if k not in Method.arguments}
+        if not own:
+            print("    (no arguments)")
+        show(own)
     return 0
 
 
@@ -113,6 +118,17 @@ def _check(args) -> int:
 def _reproduce(args) -> int:
     from .reproduce import main as reproduce
     return reproduce(args)
+
+
+def _pretrain(args) -> int:
+    from . import runtime
+    from .pretrain import pretrain_convs
+
+    runtime.set_threads(args.threads)
+    print(pretrain_convs(classes=tuple(args.classes), profile=args.profile, seed=args.seed,
+                         root=args.data, device=args.device, force=args.force,
+                         progress=False if args.no_progress else None))
+    return 0
 
 
 def _profiles(args) -> int:
@@ -173,6 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_data)
 
     sub.add_parser("profiles", help="list the settings of every profile").set_defaults(func=_profiles)
+
+    from .pretrain import DEFAULT_CLASSES, PRETRAIN_SETTINGS
+    pt = sub.add_parser("pretrain", help="pre-train BI-R's conv layers on some CIFAR-10 classes "
+                                         "(cached; reused unless --force); prints the file")
+    pt.add_argument("--classes", type=int, nargs="+", default=list(DEFAULT_CLASSES),
+                    help="CIFAR-10 classes to pre-train on (default 0 1 2 3)")
+    pt.add_argument("--profile", default="class", choices=tuple(PRETRAIN_SETTINGS))
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--data", help="data folder (default $CLCOURSE_DATA)")
+    pt.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
+    pt.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    pt.add_argument("--force", action="store_true", help="retrain even if the file exists")
+    pt.add_argument("--no-progress", action="store_true")
+    pt.set_defaults(func=_pretrain)
 
     c = sub.add_parser("check", help="will the course work on this machine? data, kernel, widget "
                                      "front-end, and every lesson run headless in the smoke profile")

@@ -17,14 +17,17 @@ Adding a benchmark or a profile is adding rows here, never a new code path.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Optional, Tuple
 
 SCENARIOS = ("task", "domain", "class")
 OPTIMIZERS = ("adamw", "adam", "sgd")
-MODELS = ("mlp", "cnn", "resnet32", "resnet-reduced")
+MODELS = ("mlp", "cnn", "resnet32", "resnet-reduced", "conv5")
 HEADS = ("auto", "single", "multi", "grow")
 CLASS_ORDERS = ("fixed", "seeded")
+# Benchmarks that can use a subset of their data set's classes (``classes``), and how many there are.
+CLASS_SUBSETS = {"cifar10": 10, "split-cifar10": 10}
 
 # What every profile shares for one benchmark.
 BENCHMARK_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -140,18 +143,23 @@ class Settings:
     # split MNIST's digits per task: "fixed" {0,1},...,{8,9}; "seeded" as van de Ven's 2019 code
     # (data.py at 86802a8: np.random.seed(seed), np.random.permutation(10); seed 0 keeps 0-9)
     class_order: str = "fixed"
+    # a subset of the data set's classes, in this order (empty: all). cifar10: one task of them;
+    # split-cifar10: n_tasks equal tasks of consecutive ones, e.g. (4, 5, 6, 7, 8, 9) with n_tasks=3
+    classes: Tuple[int, ...] = ()
     amp: bool = True                # bf16 autocast, used on CUDA only
     method_args: dict = field(default_factory=dict)  # the method's own hyperparameters
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"], d["milestones"] = list(self.hidden), list(self.milestones)
+        d["classes"] = list(self.classes)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Settings":
         d = dict(d)
         d["hidden"], d["milestones"] = tuple(d["hidden"]), tuple(d["milestones"])
+        d["classes"] = tuple(d.get("classes", ()))  # (dicts written before classes existed)
         return cls(**d)
 
 
@@ -177,9 +185,20 @@ def make_settings(benchmark: str, profile: str = "class", **overrides) -> Settin
     for key in ("hidden", "milestones"):
         if key in values:
             values[key] = tuple(int(v) for v in values[key])
+    if "classes" in values:
+        values["classes"] = _class_ids(values["classes"])
     settings = Settings(benchmark=benchmark, profile=profile, **values)
     validate(settings)
     return settings
+
+
+def _class_ids(classes) -> tuple:
+    """A tuple of class ids: numpy ints become ints; anything else is left for validate()."""
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
+        raise ValueError(f"classes must be a sequence of class ids, e.g. (0, 1, 2, 3); "
+                         f"got {classes!r}")
+    return tuple(int(c) if isinstance(c, numbers.Integral) and not isinstance(c, bool) else c
+                 for c in classes)
 
 
 def validate(s: Settings) -> None:
@@ -207,7 +226,9 @@ def validate(s: Settings) -> None:
         raise ValueError(f"hidden widths must be positive integers, got {s.hidden!r}")
     if s.benchmark == "split-mnist" and s.n_tasks > 5:
         raise ValueError("split-mnist has at most 5 tasks of two digits")
-    if s.benchmark == "split-cifar10" and 10 % s.n_tasks:
+    if s.classes:
+        _validate_classes(s)
+    elif s.benchmark == "split-cifar10" and 10 % s.n_tasks:
         raise ValueError("split-cifar10 needs n_tasks dividing 10 (1, 2, 5 or 10)")
     if s.benchmark == "split-cifar100" and 100 % s.n_tasks:
         raise ValueError("split-cifar100 needs n_tasks dividing 100 (e.g. 2, 5, 10, 20)")
@@ -215,3 +236,23 @@ def validate(s: Settings) -> None:
         raise ValueError("mnist-usps has exactly 2 tasks")
     if s.benchmark in ("mnist", "cifar10") and s.n_tasks != 1:
         raise ValueError(f"{s.benchmark} is a single task (n_tasks=1)")
+
+
+def _validate_classes(s: Settings) -> None:
+    """``classes``: known ids of the data set, no duplicates, split evenly into the tasks."""
+    if s.benchmark not in CLASS_SUBSETS:
+        raise ValueError(f"classes= is supported for {', '.join(CLASS_SUBSETS)} only, "
+                         f"not {s.benchmark}")
+    n = CLASS_SUBSETS[s.benchmark]
+    bad = [c for c in s.classes if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < n]
+    if bad:
+        raise ValueError(f"unknown class id(s) {bad} for {s.benchmark}: valid ids are 0-{n - 1}")
+    twice = sorted({c for c in s.classes if s.classes.count(c) > 1})
+    if twice:
+        raise ValueError(f"classes must not repeat, got {list(s.classes)} ({twice} twice)")
+    if len(s.classes) % s.n_tasks:
+        pairs = len(s.classes) // 2
+        hint = f"; tasks of 2 classes: n_tasks={pairs}" if len(s.classes) % 2 == 0 else ""
+        raise ValueError(f"{len(s.classes)} classes {list(s.classes)} cannot be split into "
+                         f"n_tasks={s.n_tasks} equal tasks: n_tasks must divide "
+                         f"{len(s.classes)}{hint}")

@@ -106,3 +106,12 @@ def mix_current_replay(current: torch.Tensor, replayed: torch.Tensor, k: int) ->
     if k < 1:
         raise ValueError(f"k counts the tasks seen so far (1 or more), got {k}")
     return current / k, replayed * (1 - 1 / k)
+
+
+def replayed_loss(student: torch.Tensor, replay, T: float = 2.0, reduction: str = "sum") -> torch.Tensor:
+    """The classifier's loss on replayed inputs (generative replay, BI-R): cross-entropy on the old
+    model's hard labels ``replay.y``, or, when the replay carries the old logits ``replay.soft``,
+    distillation at T (× T², zero targets where the old model had no unit)."""
+    if replay.soft is None:
+        return torch.nn.functional.cross_entropy(student, replay.y)
+    return distillation(student, replay.soft, T, reduction=reduction)

@@ -2,7 +2,8 @@
 
 Backbones: an MLP of configurable widths, the small two-conv MNIST CNN of the EWC lesson (seed
 document 000's ``SimpleNet``), and the CIFAR ResNet of He et al. 2016 (ResNet-32, 64-d features, as in
-iCaRL, Rebuffi et al. 2017, and PyCIL) with a reduced variant for CPU runs.
+iCaRL, Rebuffi et al. 2017, and PyCIL) with a reduced variant for CPU runs, and the five conv layers
+of brain-inspired replay (``ConvLayers``, "conv5"; van de Ven, Siegelmann & Tolias 2020).
 
 Heads (how the output units are laid out is the scenario's business, ``data/scenarios.py``):
 
@@ -13,6 +14,7 @@ Heads (how the output units are laid out is the scenario's business, ``data/scen
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import torch
 import torch.nn as nn
@@ -92,6 +94,52 @@ class CifarResNet(nn.Module):
         return F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1).flatten(1)
 
 
+class ConvLayers(nn.Module):
+    """BI-R's conv stack "C3-5x16-bn" (van de Ven, Siegelmann & Tolias 2020, Nat. Commun. 11:4069;
+    GMvandeVen/brain-inspired-replay @ 1a030f7, ``models/conv/nets.py`` ``ConvLayers`` and
+    ``models/conv/layers.py`` ``conv_layer``), returning the FLATTENED features (B, ``out_dim``).
+
+    ``depth`` 3×3 conv layers, padding 1; the last ``reducing`` of them have stride 2 and double
+    the channels (``channels`` in the first). Defaults on 32×32 CIFAR: 16@32, 32@16, 64@8, 128@4,
+    256@2 → ``out_dim`` 1024. As in that code, every conv has a bias, layers 1..depth-1 are
+    conv → BatchNorm → ReLU, and the last is a bare conv (``output="none"``: what BI-R's
+    ``Classifier`` and ``AutoEncoder`` build, ``no_fnl=True``; the "n" of the label "bn" — "b" is
+    batch-norm); ``output="normal"`` gives the last layer BatchNorm and ReLU too.
+    The state-dict keys are the original's (``convLayer1.conv.weight``, ``convLayer1.bn.*``, ...),
+    so its stored ``store/models/C3-5x16-bn`` (``torch.load(f)["state"]``) loads as it is.
+    """
+
+    def __init__(self, in_channels: int = 3, channels: int = 16, depth: int = 5,
+                 reducing: int = 4, image_size: int = 32, output: str = "none"):
+        super().__init__()
+        if not 0 <= reducing <= depth:
+            raise ValueError(f"reducing must lie in 0..depth={depth}, got {reducing}")
+        if output not in ("none", "normal"):
+            raise ValueError(f"output must be 'none' or 'normal', got {output!r}")
+        self.depth, c_in, c_out, side = depth, in_channels, channels, image_size
+        for i in range(1, depth + 1):
+            reduce = i > depth - reducing
+            if reduce and i > 1:  # the first layer cannot double: it sets the start width
+                c_out *= 2
+            bare = output == "none" and i == depth
+            setattr(self, f"convLayer{i}", self._layer(c_in, c_out, 2 if reduce else 1, bare))
+            c_in, side = c_out, (side + 1) // 2 if reduce else side
+        self.out_channels, self.out_size = c_out, side
+        self.out_dim = c_out * side * side
+
+    @staticmethod
+    def _layer(c_in: int, c_out: int, stride: int, bare: bool) -> nn.Sequential:
+        parts = OrderedDict(conv=nn.Conv2d(c_in, c_out, 3, stride, 1))
+        if not bare:
+            parts.update(bn=nn.BatchNorm2d(c_out), nl=nn.ReLU())
+        return nn.Sequential(parts)
+
+    def forward(self, x):
+        for i in range(1, self.depth + 1):
+            x = getattr(self, f"convLayer{i}")(x)
+        return x.flatten(1)
+
+
 class SingleHead(nn.Linear):
     """All units in one layer."""
 
@@ -136,6 +184,14 @@ class GrowingHead(nn.Module):
         self.weight = nn.Parameter(torch.cat([self.weight.data, fresh.weight.data]))
         if self.bias is not None:
             self.bias = nn.Parameter(torch.cat([self.bias.data, fresh.bias.data]))
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Re-initialise every unit as ``nn.Linear`` would (GR's ``reinit``)."""
+        fresh = nn.Linear(self.in_dim, self.n_units).to(self.weight.device, self.weight.dtype)
+        self.weight.copy_(fresh.weight)
+        if self.bias is not None:
+            self.bias.copy_(fresh.bias)
 
     @torch.no_grad()
     def norms(self) -> torch.Tensor:
@@ -205,21 +261,26 @@ def make_backbone(name: str, input_shape, hidden=(400, 400)) -> nn.Module:
         return CifarResNet(n=5, in_channels=c)
     if name == "resnet-reduced":
         return CifarResNet(n=1, in_channels=c)
+    if name == "conv5":
+        return ConvLayers(in_channels=c, image_size=h)
     raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
 
 
 def build_model(settings, input_shape, scenario) -> Classifier:
     """The network of ``settings`` with the head its scenario calls for (``head="auto"``)."""
     backbone = make_backbone(settings.model, input_shape, settings.hidden)
+    return Classifier(backbone, make_head(settings, backbone.out_dim, scenario))
+
+
+def make_head(settings, in_dim: int, scenario) -> nn.Module:
+    """The output layer of ``settings.head`` over ``in_dim`` features ("auto": by scenario)."""
     kind = settings.head
     if kind == "auto":
         kind = {"task": "multi", "domain": "single", "class": "grow"}[scenario.kind]
     if kind == "single":
-        head = SingleHead(backbone.out_dim, scenario.n_outputs)
-    elif kind == "multi":
+        return SingleHead(in_dim, scenario.n_outputs)
+    if kind == "multi":
         if scenario.kind == "domain":
             raise ValueError("a multi-head network needs task- or class-IL output blocks")
-        head = MultiHead(backbone.out_dim, scenario.sizes)
-    else:
-        head = GrowingHead(backbone.out_dim)
-    return Classifier(backbone, head)
+        return MultiHead(in_dim, scenario.sizes)
+    return GrowingHead(in_dim)

@@ -43,6 +43,9 @@ from .published import N_SEEDS, TABLES, Row, Table, Value
 DEFAULT_SEEDS = (1, 2, 3)   # the 2019 code's multi-seed runs start at seed 1
 DEFAULT_CACHE = Path("runs") / "reproduce"
 SCENARIO_NAMES = {"task": "Task-IL", "domain": "Domain-IL", "class": "Class-IL"}
+# Settings that came after the first cached runs, with their defaults: a key leaves them out while
+# they hold these values (Cell.keyed). (Method.resolve_args does the same for the shared xdg.)
+LATE_DEFAULTS = {"classes": ((), [])}
 # Settings a cell fixes itself: --set may not change them.
 _CELL_FIELDS = ("benchmark", "profile", "method", "scenario", "seed", "method_args")
 
@@ -57,14 +60,19 @@ class Cell:
     seed: int
     profile: str
     overrides: dict = field(default_factory=dict)
+    args: dict = field(default_factory=dict)      # the method's arguments the paper's row sets
+    name: str = ""                                # the row's name (default: the method's)
 
     def keyed(self) -> dict:
-        """Everything that decides the run's numbers: its settings and the method's arguments."""
+        """Everything that decides the run's numbers: its settings and the method's arguments.
+        Settings added to the code after a cache was written are left out while they hold their
+        default (``LATE_DEFAULTS``), so the runs cached before stay hits."""
         s = make_settings(self.benchmark, self.profile, method=self.method,
                           scenario=self.scenario, seed=self.seed, **self.overrides)
-        arguments = method_class(self.method).all_arguments()
-        return {"settings": s.to_dict(),
-                "method_args": {key: arg.value(s) for key, arg in arguments.items()}}
+        arguments = method_class(self.method).resolve_args(s, self.args)
+        def kept(values: dict) -> dict:
+            return {k: v for k, v in values.items() if v not in LATE_DEFAULTS.get(k, ())}
+        return {"settings": kept(s.to_dict()), "method_args": kept(arguments)}
 
     @property
     def key(self) -> str:
@@ -73,7 +81,7 @@ class Cell:
 
     def path(self, cache) -> Path:
         """The cell's cache file: readable names, then the key that decides a hit."""
-        return Path(cache) / (f"{self.benchmark}_{self.method}_{self.scenario}_{self.profile}_"
+        return Path(cache) / (f"{self.benchmark}_{self.name or self.method}_{self.scenario}_{self.profile}_"
                               f"seed{self.seed}_{self.key}.json")
 
 
@@ -94,7 +102,7 @@ def plan(table: Table, methods=None, scenarios=None, seeds=DEFAULT_SEEDS, profil
          overrides=None) -> list:
     """The table's entries in the paper's order, limited to ``methods`` (clcourse names) and
     ``scenarios``; an unknown name is a ValueError listing the valid ones."""
-    valid = [row.method for row in table.rows]
+    valid = list(dict.fromkeys(row.key for row in table.rows))
     unknown = [m for m in methods or () if m not in valid]
     if unknown:
         raise ValueError(f"{table.name} has no method {', '.join(map(repr, unknown))}; "
@@ -111,13 +119,13 @@ def plan(table: Table, methods=None, scenarios=None, seeds=DEFAULT_SEEDS, profil
         raise ValueError("give at least one seed")
     entries = []
     for row in table.rows:
-        if methods and row.method not in methods:
+        if methods and row.key not in methods:
             continue
         for scenario in row.values:
             if scenarios and scenario not in scenarios:
                 continue
-            cells = [Cell(table.benchmark, row.method, scenario, seed, profile, dict(overrides or {}))
-                     for seed in seeds] if row.method in METHODS else []
+            cells = [Cell(table.benchmark, row.method, scenario, seed, profile, dict(overrides or {}),
+                          dict(row.args), row.key) for seed in seeds] if row.method in METHODS else []
             if cells:
                 cells[0].keyed()  # bad settings fail here, before anything runs
             entries.append(Entry(row, scenario, cells))
@@ -162,8 +170,9 @@ def run_cell(cell: Cell, cache, root=None, threads: int = 1, device=None) -> dic
     keyed = cell.keyed()
     tic = time.perf_counter()
     exp = run(cell.benchmark, cell.method, scenario=cell.scenario, profile=cell.profile,
-              seed=cell.seed, save=False, progress=False, root=root, device=device, **cell.overrides)
-    entry = {"key": cell.key, "keyed": keyed,
+              seed=cell.seed, save=False, progress=False, root=root, device=device,
+              args=dict(cell.args), **cell.overrides)
+    entry = {"key": cell.key, "keyed": keyed, "name": cell.name or cell.method,
              "value": 100 * exp.result.metrics["average_accuracy"],
              "accuracy_matrix": exp.result.accuracy_matrix, "metrics": exp.result.metrics,
              "wall_s": time.perf_counter() - tic, "machine": machine(exp.result.versions),
@@ -185,7 +194,8 @@ def default_workers(threads: int) -> int:
 
 def _finished_line(entry: dict, done: int, total: int) -> str:
     s = entry["keyed"]["settings"]
-    return (f"[{done}/{total}] {s['method']} {SCENARIO_NAMES[s['scenario']]} seed {s['seed']}: "
+    name = entry.get("name") or s["method"]
+    return (f"[{done}/{total}] {name} {SCENARIO_NAMES[s['scenario']]} seed {s['seed']}: "
             f"{entry['value']:.2f} % in {entry['wall_s']:.1f} s")
 
 
@@ -279,7 +289,7 @@ def assess(entry: Entry, cache) -> dict:
     """One line of the comparison: our runs of the entry found in the cache, and the verdict."""
     runs = [r for r in (load(cell, cache) for cell in entry.cells) if r is not None]
     ours = [r["value"] for r in runs]
-    line = {"label": entry.row.label, "method": entry.row.method, "scenario": entry.scenario,
+    line = {"label": entry.row.label, "method": entry.row.key, "scenario": entry.scenario,
             "published": entry.published, "runs": runs, "ours": ours,
             "verdict": verdict(ours, len(entry.cells), entry.published) if entry.cells
             else "no method yet"}

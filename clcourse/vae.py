@@ -84,10 +84,22 @@ def bce_reconstruction(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
                                   reduction="none").sum(1)
 
 
-def vae_loss(x, recon, mu, logvar, kl: torch.Tensor | None = None) -> torch.Tensor:
-    """(B,) the authors' per-sample loss (BCE_sum + KL) / P, P = pixels per sample (module
-    docstring). ``kl``: a (B,) KL to use instead of ``gaussian_kl(mu, logvar)`` (the GMM prior's)."""
-    recon_loss = bce_reconstruction(recon, x)
+def gaussian_reconstruction(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(B,) −log p(x|z) + const = ½ Σ_units (x − x̂)² for a unit-variance Gaussian with mean ``recon``
+    (the authors' ``log_Normal_standard``, their "MSE" loss: CIFAR and internal replay of hidden
+    features, which are not probabilities)."""
+    _pixels(recon, x)
+    return 0.5 * (recon.reshape(len(x), -1) - x.reshape(len(x), -1)).pow(2).sum(1)
+
+
+def vae_loss(x, recon, mu, logvar, kl: torch.Tensor | None = None,
+             likelihood: str = "bernoulli") -> torch.Tensor:
+    """(B,) the authors' per-sample loss (reconstruction_sum + KL) / P, P = pixels (or features) per
+    sample (module docstring). ``kl``: a (B,) KL to use instead of ``gaussian_kl(mu, logvar)`` (the
+    GMM prior's); ``likelihood``: "bernoulli" (BCE, images in [0, 1]) or "gaussian"."""
+    if likelihood not in ("bernoulli", "gaussian"):
+        raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
+    recon_loss = (bce_reconstruction if likelihood == "bernoulli" else gaussian_reconstruction)(recon, x)
     kl = gaussian_kl(mu, logvar) if kl is None else kl
     if kl.shape != x.shape[:1] or len(mu) != len(x):
         raise ValueError(f"need one KL and one latent row per image ({len(x)}), got kl of shape "

@@ -89,3 +89,16 @@ def real_root():
     if not root and os.environ.get("CI") != "true":
         pytest.skip("CLCOURSE_DATA is not set")
     return Path(root) if root else None
+
+
+@pytest.fixture
+def cifar10_root(tmp_path):
+    """``cifar10.npz`` (keys of mnist.npz): 8 train / 4 test images per class, a bright row per class."""
+    rng, arrays = np.random.default_rng(0), {}
+    for split, n in (("train", 8), ("test", 4)):
+        y = np.tile(np.arange(10), n)
+        x = rng.integers(0, 256, size=(len(y), 32, 32, 3), dtype=np.uint8)
+        x[np.arange(len(y)), 3 * y, :, :] = 255
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
+    np.savez(tmp_path / "cifar10.npz", **arrays)
+    return tmp_path

@@ -187,7 +187,7 @@ def test_arguments_resolve_into_the_settings_and_result(tiny_root, tmp_path):
 
 
 def test_an_unknown_or_ill_typed_argument_is_one_clear_error(tiny_root):
-    with pytest.raises(ValueError, match=r"no argument 'lamda'; valid arguments: lam, kind"):
+    with pytest.raises(ValueError, match=r"no argument 'lamda'; valid arguments: xdg, lam, kind"):
         cl.run("split-mnist", toy.WithArguments, root=tiny_root, args=dict(lamda=1), **SMOKE)
     with pytest.raises(ValueError, match="lam must be a float"):
         cl.run("split-mnist", toy.WithArguments, root=tiny_root, args=dict(lam="big"), **SMOKE)
@@ -197,7 +197,7 @@ def test_method_name_and_arguments_are_checked_before_any_data_is_loaded(tmp_pat
     empty = tmp_path / "no-data-here"
     with pytest.raises(ValueError, match="unknown method .ewk.; valid methods: finetune, joint, (l2, )?ewc"):
         cl.run("split-mnist", "ewk", root=empty, **SMOKE)
-    with pytest.raises(ValueError, match="takes no arguments"):
+    with pytest.raises(ValueError, match="valid arguments: xdg$"):
         cl.run("split-mnist", "finetune", root=empty, args=dict(lam=1), **SMOKE)
 
 
@@ -206,7 +206,7 @@ def test_cli_finetune_with_an_argument_exits_2_with_a_clear_message(tiny_root, c
                  str(tiny_root), "--arg", "lam=1"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "method 'finetune' has no argument 'lam'; it takes no arguments" in err
+    assert "method 'finetune' has no argument 'lam'; valid arguments: xdg" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -222,8 +222,9 @@ def test_cli_arg_values_are_python_literals_or_strings():
 def test_clcourse_methods_lists_every_method_with_its_arguments(capsys):
     assert main(["methods"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("finetune: Fine-tuning") and "\njoint: Joint training" in out
-    assert out.count("(no arguments)") == 2
+    assert "\nfinetune: Fine-tuning" in out and "\njoint: Joint training" in out
+    assert out.count("(no arguments)") == 2                   # finetune, joint: only the shared xdg
+    assert out.startswith("every method:\n    xdg = 0\n") and out.count("xdg = ") == 1
 
 
 # --- combined methods and named terms -------------------------------------------------------------

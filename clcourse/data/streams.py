@@ -190,23 +190,34 @@ def split_cifar100(s, root=None, device="cpu") -> Stream:
 
 
 def cifar10(s, root=None, device="cpu") -> Stream:
+    """CIFAR-10 as one task: all ten classes, or ``s.classes`` (e.g. (0, 1, 2, 3), to pre-train
+    BI-R's conv layers on some classes, ``clcourse.pretrain``); labels stay the original ones, the
+    scenario maps them to units 0..K-1 in the order of ``s.classes``."""
     raw = load_dataset("cifar10", root)
     xtr, ytr, xte, yte = _split(raw, s, device, CIFAR_STATS["cifar10"])
-    task = Task(0, "CIFAR-10", list(range(10)), xtr, ytr, xte, yte)
+    classes = list(s.classes) or list(range(10))
+    name = "CIFAR-10" if not s.classes else "CIFAR-10 classes " + ",".join(map(str, classes))
+    task, = class_tasks(xtr, ytr, xte, yte, [classes], names=[name])
+    info = {"source": raw.source, "n_train": len(task.y_train)}
     return Stream("cifar10", [task], tuple(xtr.shape[1:]),
-                  {"source": raw.source, "n_train": len(ytr)})
+                  dict(info, classes=classes) if s.classes else info)
 
 
 def split_cifar10(s, root=None, device="cpu") -> Stream:
     """CIFAR-10 in tasks of 10 / n_tasks classes, in label order (airplane, automobile | bird, cat |
-    ...), as PyCIL's ``iCIFAR10`` with ``shuffle: false``. On the course machine: the staged 4,000 /
-    1,000-image subset (``info["n_train"]`` says which); the full set wherever torchvision has it."""
+    ...), as PyCIL's ``iCIFAR10`` with ``shuffle: false``; or ``s.classes`` in their order, in
+    n_tasks equal tasks (``classes=(4, 5, 6, 7, 8, 9), n_tasks=3``: {4,5}, {6,7}, {8,9}). On the
+    course machine: the staged 4,000 / 1,000-image subset (``info["n_train"]`` says which); the
+    full set wherever torchvision has it."""
     raw = load_dataset("cifar10", root)
     xtr, ytr, xte, yte = _split(raw, s, device, CIFAR_STATS["cifar10"])
-    k = 10 // s.n_tasks
-    groups = [list(range(t * k, (t + 1) * k)) for t in range(s.n_tasks)]
-    return Stream("split-cifar10", class_tasks(xtr, ytr, xte, yte, groups), tuple(xtr.shape[1:]),
-                  {"class_order": "label order", "source": raw.source, "n_train": len(ytr)})
+    order = list(s.classes) or list(range(10))
+    k = len(order) // s.n_tasks
+    groups = [order[t * k:(t + 1) * k] for t in range(s.n_tasks)]
+    tasks = class_tasks(xtr, ytr, xte, yte, groups)
+    return Stream("split-cifar10", tasks, tuple(xtr.shape[1:]),
+                  {"class_order": "label order" if not s.classes else f"classes {order}",
+                   "source": raw.source, "n_train": sum(len(t.y_train) for t in tasks)})
 
 
 STREAMS = {

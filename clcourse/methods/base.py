@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from .. import loop
 from ..data.scenarios import Batch, Scenario, TensorSet, masked_logits
+from ..gating import add_gates, set_context
 from ..models import build_model
 
 
@@ -64,13 +65,22 @@ class Method:
     """Base class: holds the model, the scenario and the settings; every hook has a plain default."""
 
     name = "base"
-    arguments: dict[str, Arg] = {}   # the method's own hyperparameters (see Arg)
+    # The method's own hyperparameters (see Arg). Every method has ``xdg`` (``gating.py``).
+    arguments: dict[str, Arg] = {
+        "xdg": Arg(0.0, "XdG: proportion of each hidden layer's units gated off per task "
+                   "(0 = no gating; task- and domain-IL only, the task is needed at test time)",
+                   "Masse et al. 2018 PNAS; van de Ven & Tolias 2019 code `--xdg` (0.8 default); "
+                   "van de Ven et al. 2020 code: 0.9 for split MNIST task-IL", low=0.0, high=0.99),
+    }
 
     def __init__(self, model: torch.nn.Module, scenario: Scenario, settings, stream=None):
         self.model, self.scenario, self.settings, self.stream = model, scenario, settings, stream
         # The effective hyperparameters: resolved into settings.method_args before the run.
         self.args = {**self.resolve_args(settings, settings.method_args)}
         self.task = None
+        if self.args.get("xdg") and not getattr(model, "xdg_gates", None):
+            raise ValueError(f"method {self.name!r} builds its own network, which has no XdG gates: "
+                             "use xdg with a method on the plain 'mlp' network")
 
     # --- the method's hyperparameters -------------------------------------------------------------
     @classmethod
@@ -102,13 +112,24 @@ class Method:
             values[key] = value
         for key, value in values.items():
             valid[key].check(cls.name, key, value)
-        return values
+        # The arguments every method shares (xdg) are recorded only when given: the settings, keys and
+        # checkpoints of runs without them stay what they were before they existed.
+        return {k: v for k, v in values.items()
+                if not (k in Method.arguments and k not in given and v == Method.arguments[k].default)}
 
     # --- the network ----------------------------------------------------------------------------
     @classmethod
     def make_model(cls, settings, input_shape, scenario) -> torch.nn.Module:
-        """The network the method trains (DER and BI-R build their own)."""
-        return build_model(settings, input_shape, scenario)
+        """The network the method trains (DER and BI-R build their own); with ``xdg`` > 0 its
+        hidden layers get one fixed random gate per task (``gating.add_gates``)."""
+        model = build_model(settings, input_shape, scenario)
+        gated = settings.method_args.get("xdg", 0.0)
+        if gated:
+            if scenario.kind == "class":
+                raise ValueError("xdg needs the task of every test example to choose its gate: "
+                                 "task-IL or domain-IL, not class-IL")
+            model.xdg_gates = add_gates(model.backbone, settings.n_tasks, gated, seed=settings.seed)
+        return model
 
     def parameters(self):
         """What the optimiser trains: by default every parameter of the model that needs a grad
@@ -125,6 +146,7 @@ class Method:
     def before_task(self, task) -> None:
         """Prepare for ``task`` (grow memories, freeze copies, ...)."""
         self.task = task
+        set_context(self.model, task.id)  # XdG: the new task's gates, until told otherwise
 
     def train_set(self, task) -> TensorSet:
         """The examples trained on during ``task``: by default only its own."""
@@ -146,8 +168,15 @@ class Method:
         method that adds a term on the same logits (LwF's distillation) costs no second forward.
         (The loop augments ``batch.x`` before :meth:`loss`, so the cache never sees stale inputs.)"""
         if batch.logits is None:
-            batch.logits = self.model(batch.x)
+            batch.logits = self.forward(batch.x, batch.t)
         return batch.logits
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, model=None) -> torch.Tensor:
+        """``model``'s (default: the network's) logits for ``x``, its XdG gates (if any) set to each
+        row's task ``t`` first. Plain ``self.model(x)`` keeps the gates of the last call."""
+        model = self.model if model is None else model
+        set_context(model, t)
+        return model(x)
 
     def after_step(self) -> None:
         """Called after every optimiser step (SI accumulates its path integral here)."""
@@ -180,7 +209,7 @@ class Method:
     def predict(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Logits for ``x`` (``t``: each example's task id, for task-gated networks); the engine
         masks them by scenario and takes the argmax."""
-        return self.model(x)
+        return self.forward(x, t)
 
     def extra_predictions(self) -> dict:
         """Further predictors ``name -> f(x, t) -> logits``, each filling its own accuracy matrix

@@ -12,7 +12,8 @@ over its active units: a hard label argmax (``distill=False``) or its logits as 
     L_replay     = CE(f(x̃), argmax f_old(x̃))   or   T² · KD_T(f(x̃), f_old(x̃)),  T = 2
     L_VAE        = 1/t · ELBO-loss(x) + (1 − 1/t) · ELBO-loss(x̃)          (``VAE.loss``, per pixel)
 
-KD is ``losses.distillation`` (summed over units, × T²). In class-IL the old model's logits cover the
+KD is ``losses.distillation`` (× T²; summed over the units, or averaged over them in the paper profile
+on split and permuted MNIST, as the code that made "Three scenarios" Table 4 did: see ``lwf.py``). In class-IL the old model's logits cover the
 old units only (−inf elsewhere): the targets are zero-padded on the new classes. In task-IL every x̃ is
 replayed once per old task, on that task's head, so L_replay is the mean over the old tasks, as the code.
 
@@ -31,13 +32,13 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 
 from ..data.scenarios import TensorSet, masked_logits
-from ..losses import distillation, mix_current_replay
+from ..losses import mix_current_replay, replayed_loss
 from ..models import Frozen
 from ..vae_model import VAE
 from .base import Arg, Method
+from .lwf import paper_kd_reduction
 
 SRC = "van de Ven et al. 2020 code, split MNIST"
 
@@ -51,9 +52,17 @@ class GR(Method):
                        "van de Ven et al. 2020 code `--distill` (replay_targets='soft')"),
         "T": Arg(2.0, "temperature of the soft targets", "van de Ven et al. 2020 code (KD_temp = 2)",
                  low=1e-3, high=1e3),
+        "kd_reduction": Arg(paper_kd_reduction, "'sum' or 'mean' of the soft cross-entropy over the units "
+                            "(as LwF's; 'mean' in the paper profile on split and permuted MNIST)",
+                            "van de Ven & Tolias 2019 code: mean at 86802a8 (Tables 4-5), sum from "
+                            "26f00db", choices=("sum", "mean")),
         "hidden": Arg((400, 400), "the VAE's hidden widths (encoder; the decoder reversed)",
                       f"{SRC}: fc_lay = 3, fc_units = 400"),
         "z_dim": Arg(100, "the VAE's latent units", f"{SRC}: --g-z-dim 100", low=1),
+        "n_replay": Arg(0, "replayed samples per mini-batch (0: as many as current ones)",
+                        "van de Ven et al. 2020 Fig. 4a (1 to 128 per batch)", low=0),
+        "reinit": Arg(False, "re-initialise the classifier before every task (relearn from replay)",
+                      "van de Ven et al. 2020 Fig. 4c"),
         "lr_gen": Arg(lambda s: s.lr, "the VAE's Adam learning rate (default: the classifier's)",
                       "van de Ven et al. 2020 code `--lr-gen` (def: as classifier)", low=0.0),
     }
@@ -75,6 +84,10 @@ class GR(Method):
             return
         self.old_model = Frozen(copy.deepcopy(self.model))
         self.old_vae = Frozen(copy.deepcopy(self.vae))
+        if self.args["reinit"]:
+            for layer in self.model.modules():   # every Linear layer and head, as newly built
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
         self.old_masks = self.scenario.mask_table(task.id - 1, self.device)  # the old model's units
         self.replayed_tasks = (list(range(task.id)) if self.scenario.kind == "task"
                                else [task.id - 1])
@@ -83,26 +96,25 @@ class GR(Method):
         replayed = super().replay(n, generator)
         if replayed is not None or self.old_vae is None:
             return replayed
+        n = self.args["n_replay"] or n
         x = self.old_vae.module.sample(n, generator)           # one batch, on the device
         k = len(self.replayed_tasks)                           # task-IL: once per old task's head
         x = x.repeat(k, *[1] * (x.dim() - 1))
         t = torch.tensor(self.replayed_tasks, device=x.device).repeat_interleave(n)
         with torch.no_grad():
-            old = masked_logits(self.old_model(x), self.old_masks[t])
+            old = masked_logits(self.forward(x, t, self.old_model), self.old_masks[t])
         return TensorSet(x, old.argmax(1), t, old if self.args["distill"] else None)
 
     def loss(self, batch, replay=None):
         if replay is None or len(replay) == 0:
             return {**super().loss(batch, replay), "vae": self.vae_loss(batch.x)}
         n = len(batch)
-        z = self.model(torch.cat([batch.x, replay.x]))
+        z = self.forward(torch.cat([batch.x, replay.x]), torch.cat([batch.t, replay.t]))
         batch.logits = z[:n]                                   # the CE term reuses these logits
         terms = super().loss(batch, replay)
-        student = masked_logits(z[n:], replay.mask)
-        if replay.soft is None:
-            replayed = F.cross_entropy(student, replay.y)
-        else:  # old logits: -inf off the old model's units, so zero targets there (class-IL's new)
-            replayed = distillation(student, replay.soft, self.args["T"])
+        # soft: old logits, -inf off the old model's units, so zero targets there (class-IL's new)
+        replayed = replayed_loss(masked_logits(z[n:], replay.mask), replay, self.args["T"],
+                                 self.args["kd_reduction"])
         k = self.task.id + 1
         ce, replayed = mix_current_replay(terms["ce"], replayed, k)
         x_old = replay.x[:len(replay) // len(self.replayed_tasks)]  # each sample once for the VAE

@@ -37,7 +37,7 @@ from ..models import Frozen
 from .base import Arg, Method, make_optimizer
 
 
-def _paper_mean(settings) -> str:
+def paper_kd_reduction(settings) -> str:
     """The reduction of the code behind "Three scenarios" Tables 4-5 for their paper-profile runs."""
     return "mean" if settings.profile == "paper" and settings.benchmark in ("split-mnist",
                                                                              "permuted-mnist") else "sum"
@@ -50,7 +50,7 @@ class LwF(Method):
                  "van de Ven & Tolias 2019 code (KD_temp = 2)", low=1e-3, high=1e3),
         "t_squared": Arg(True, "multiply the distillation term by T² (Hinton et al. 2015 §2)",
                          "van de Ven & Tolias 2019 code (utils.loss_fn_kd); Li & Hoiem: False"),
-        "kd_reduction": Arg(_paper_mean, "'sum' or 'mean' of the soft cross-entropy over the units; "
+        "kd_reduction": Arg(paper_kd_reduction, "'sum' or 'mean' of the soft cross-entropy over the units; "
                             "default 'mean' in the paper profile on split and permuted MNIST", "van de Ven & Tolias 2019 code: mean at 86802a8 (Tables 4-5), "
                             "sum from 26f00db", choices=("sum", "mean")),
         "weighting": Arg("1/t", "'1/t': (1/t)·CE + (1 − 1/t)·KD; 'lambda': CE + lam·KD",
