@@ -115,3 +115,11 @@ def replayed_loss(student: torch.Tensor, replay, T: float = 2.0, reduction: str 
     if replay.soft is None:
         return torch.nn.functional.cross_entropy(student, replay.y)
     return distillation(student, replay.soft, T, reduction=reduction)
+
+
+def soft_replay_loss(current: torch.Tensor, labels: torch.Tensor, replayed: torch.Tensor,
+                     teacher: torch.Tensor, k: int, T: float = 2.0, reduction: str = "sum") -> tuple:
+    """(1/k · CE(current, labels), (1 − 1/k) · T² · KD_T(replayed, teacher)): generative replay's two
+    weighted classifier terms with soft targets (``methods.gr``; lesson 07's ex07.3)."""
+    return mix_current_replay(torch.nn.functional.cross_entropy(current, labels),
+                              distillation(replayed, teacher, T, reduction=reduction), k)
