@@ -80,7 +80,3 @@ def set_context(model: nn.Module, t) -> None:
     for module in model.modules():
         if isinstance(module, ContextGate):
             module.context = t
-
-
-def has_gates(model: nn.Module) -> bool:
-    return any(isinstance(m, ContextGate) for m in model.modules())

@@ -13,6 +13,7 @@ Heads (how the output units are laid out is the scenario's business, ``data/scen
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections import OrderedDict
 
@@ -227,6 +228,12 @@ class Frozen(nn.Module):
         super().train(mode)
         self.module.eval()  # whatever mode the outer network is put in
         return self
+
+    @classmethod
+    def copy_of(cls, module: nn.Module) -> "Frozen":
+        """A frozen deep copy of ``module`` as it is now (the teacher or old model of LwF, iCaRL, GR,
+        BI-R): later training of ``module`` leaves it unchanged."""
+        return cls(copy.deepcopy(module))
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)

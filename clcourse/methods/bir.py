@@ -27,8 +27,6 @@ VAE is a separate network on the same inputs, trained by the same optimiser.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from ..data.scenarios import TensorSet, masked_logits
@@ -79,7 +77,7 @@ class BIR(Method):
     def before_task(self, task):
         super().before_task(task)
         self.vae_rng = self.rng(task, "vae")  # the reparameterisation noise of this task
-        self.old = Frozen(copy.deepcopy(self.model)) if task.id > 0 else None
+        self.old = Frozen.copy_of(self.model) if task.id > 0 else None
         s, old = self.scenario, range(task.id)
         self.old_units = torch.tensor([u for j in old for u in s.block(j)], device=self.device)
         self.task_of = torch.tensor([j for j in range(s.n_tasks) for _ in s.block(j)],

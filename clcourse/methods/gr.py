@@ -29,8 +29,6 @@ Inputs must lie in [0, 1] (the VAE's Bernoulli likelihood): the MNIST benchmarks
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from ..data.scenarios import TensorSet, masked_logits
@@ -82,8 +80,8 @@ class GR(Method):
         self.old_model = self.old_vae = None
         if task.id == 0:
             return
-        self.old_model = Frozen(copy.deepcopy(self.model))
-        self.old_vae = Frozen(copy.deepcopy(self.vae))
+        self.old_model = Frozen.copy_of(self.model)
+        self.old_vae = Frozen.copy_of(self.vae)
         if self.args["reinit"]:
             for layer in self.model.modules():   # every Linear layer and head, as newly built
                 if hasattr(layer, "reset_parameters"):

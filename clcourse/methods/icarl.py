@@ -29,8 +29,6 @@ The memory, training on data + exemplars and herding after each task come from `
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 
@@ -68,7 +66,7 @@ class ICaRL(Rehearsal):
 
     def before_task(self, task):
         super().before_task(task)
-        self.teacher = Frozen(copy.deepcopy(self.model)) if task.id > 0 else None
+        self.teacher = Frozen.copy_of(self.model) if task.id > 0 else None
 
     def loss(self, batch, replay=None):
         # Class-IL: the active units are exactly the first n_old + new ones.

@@ -27,8 +27,6 @@ Hooks: ``before_task`` (teacher, warm-up), ``loss`` (the KD term, logged as ``kd
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from ..data.scenarios import active_units, masked_logits
@@ -68,7 +66,7 @@ class LwF(Method):
         if task.id == 0:
             return
         # The network exactly as the previous task left it: a copy, frozen, always in eval mode.
-        self.teacher = Frozen(copy.deepcopy(self.model))
+        self.teacher = Frozen.copy_of(self.model)
         sc, t = self.scenario, task.id
         if sc.kind == "task":
             self.groups = [(active_units("task", sc.sizes, t, k),) * 2 for k in range(t)]

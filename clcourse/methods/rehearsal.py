@@ -17,8 +17,6 @@ more the old network's answers weigh.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 
@@ -99,7 +97,7 @@ class Distilled(Rehearsal):
 
     def before_task(self, task):
         super().before_task(task)
-        self.teacher = Frozen(copy.deepcopy(self.model)) if task.id > 0 else None
+        self.teacher = Frozen.copy_of(self.model) if task.id > 0 else None
 
     def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The previous network's logits on its own classes (BiC corrects them first)."""

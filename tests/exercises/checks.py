@@ -1,5 +1,6 @@
 """Assertions the grading tests share: what differs comes first in the message, because the
 scoreboard (`clcourse grade`) shows only the first line of a failure, cut short."""
+import pytest
 import torch
 
 
@@ -68,3 +69,10 @@ def call_unchanged(fn, *args, what="", **kwargs):
                 f"your function changed the values of {name}{path} in place — work on a copy"
                 f"{' — ' + what if what else ''}")
     return result
+
+
+def raises_value_error(fn, *args, what):
+    """``fn(*args)`` must raise ValueError (``what`` names the case in the failure)."""
+    with pytest.raises(ValueError):
+        fn(*args)
+        pytest.fail(f"{what} must raise ValueError")

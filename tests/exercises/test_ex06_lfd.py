@@ -26,7 +26,7 @@ from clcourse.sphere import RiemannianSGD
 from clcourse.sphere import rsgd_step as ref_rsgd_step
 from clcourse.sphere import tangent as ref_tangent
 
-from checks import call_unchanged, check_tensor
+from checks import call_unchanged, check_tensor, raises_value_error
 
 EXERCISE_MODULE = "ex06_lfd"
 
@@ -53,12 +53,6 @@ def _tol(dtype, scale=1.0):
     """Tolerances for values of size ~ scale."""
     t = TOL[dtype]
     return dict(atol=t["atol"] * scale, rtol=t["rtol"])
-
-
-def _raises(fn, *args, what):
-    with pytest.raises(ValueError):
-        fn(*args)
-        pytest.fail(f"{what} must raise ValueError")
 
 
 def _inner(a, b):
@@ -196,8 +190,8 @@ def test_projection_of_non_contiguous_tensors(ex):
 
 @pytest.mark.exercise("ex06.1")
 @pytest.mark.parametrize("shapes", [((3, 4), (12,)), ((3, 4), (4, 3)), ((5,), (4,))], ids=str)
-def test_projection_shape_mismatch_raises(ex, shapes):
-    _raises(ex.tangent_projection, torch.ones(shapes[0]), torch.ones(shapes[1]),
+def test_projection_shape_mismatchraises_value_error(ex, shapes):
+    raises_value_error(ex.tangent_projection, torch.ones(shapes[0]), torch.ones(shapes[1]),
             what=f"tangent_projection(nu {shapes[0]}, g {shapes[1]}): nu and g must have the same shape")
 
 
@@ -333,7 +327,7 @@ def test_step_off_the_sphere_and_from_zero(ex, dtype):
     check_tensor(out[0], (-2.0 * grad.double() / grad.double().norm()).to(dtype),
                  what + ": a zero ν removes nothing from grad: ν' = −lr·grad, ν_new = −2·grad/‖grad‖", **_tol(dtype))
     _on_sphere(out, 2.0, what, dtype)
-    _raises(ex.rsgd_step, torch.zeros(6, dtype=dtype), torch.zeros(6, dtype=dtype), None, 0.2, 0.5, 2.0,
+    raises_value_error(ex.rsgd_step, torch.zeros(6, dtype=dtype), torch.zeros(6, dtype=dtype), None, 0.2, 0.5, 2.0,
             what="rsgd_step(nu all zero, grad all zero, None, ...): ν' = 0 has no direction to retract")
 
 
@@ -378,8 +372,8 @@ def test_step_leaves_the_searched_direction_as_it_is(ex, dtype):
 
 
 @pytest.mark.exercise("ex06.2")
-def test_step_shape_mismatch_raises(ex):
-    _raises(ex.rsgd_step, torch.ones(3, 4), torch.ones(12), None, 0.1, 0.5, 1.0,
+def test_step_shape_mismatchraises_value_error(ex):
+    raises_value_error(ex.rsgd_step, torch.ones(3, 4), torch.ones(12), None, 0.1, 0.5, 1.0,
             what="rsgd_step(nu (3, 4), grad (12,), ...): grad must have nu's shape")
 
 
@@ -490,11 +484,11 @@ def test_penalty_with_extreme_directions(ex):
 
 
 @pytest.mark.exercise("ex06.3")
-def test_penalty_mismatch_raises(ex):
+def test_penalty_mismatchraises_value_error(ex):
     delta, nu = _pieces(160, torch.float64), _pieces(170, torch.float64)
-    _raises(ex.orthogonal_penalty, delta, nu[:-1],
+    raises_value_error(ex.orthogonal_penalty, delta, nu[:-1],
             what="orthogonal_penalty(5 tensors in delta, 4 in nu): the lists must have the same length")
-    _raises(ex.orthogonal_penalty, delta[:2], [nu[0].reshape(-1), nu[1]],
+    raises_value_error(ex.orthogonal_penalty, delta[:2], [nu[0].reshape(-1), nu[1]],
             what="orthogonal_penalty(delta [(4, 3), (4,)], nu [(12,), (4,)]): δ_l and ν_l must have the same shape")
 
 
@@ -623,7 +617,7 @@ def test_lam_as_a_tensor(ex, requires_grad):
 
 
 @pytest.mark.exercise("ex06.4")
-def test_segment_lists_differ_raises(ex):
+def test_segment_lists_differraises_value_error(ex):
     w_hat, w = _pieces(300, torch.float64), _pieces(310, torch.float64)
-    _raises(ex.interpolate_and_slope, w_hat, w[:-1], 0.5, _quadratic(w, w),
+    raises_value_error(ex.interpolate_and_slope, w_hat, w[:-1], 0.5, _quadratic(w, w),
             what="interpolate_and_slope(5 tensors in w_hat, 4 in w, ...): the lists must have the same length")

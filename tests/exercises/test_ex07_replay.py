@@ -25,7 +25,7 @@ from clcourse.vae import gmm_kl_sampled as ref_gmm_kl
 from clcourse.vae import reparameterize as ref_reparameterize
 from clcourse.vae import vae_loss as ref_vae_loss
 
-from checks import call_unchanged, check_equal, check_tensor
+from checks import call_unchanged, check_equal, check_tensor, raises_value_error
 
 EXERCISE_MODULE = "ex07_replay"
 
@@ -54,12 +54,6 @@ def _tol(dtype, scale=1.0):
     """Tolerances for values of size ~ scale."""
     t = TOL[dtype]
     return dict(atol=t["atol"] * scale, rtol=t["rtol"])
-
-
-def _raises(fn, *args, what):
-    with pytest.raises(ValueError):
-        fn(*args)
-        pytest.fail(f"{what} must raise ValueError")
 
 
 def _grads(out, inputs, c):
@@ -154,8 +148,8 @@ def test_reparameterize_keeps_the_inputs(ex):
 @pytest.mark.exercise("ex07.1")
 @pytest.mark.parametrize("shapes", [((3, 2), (2, 3), (3, 2)), ((3, 2), (3, 2), (2,)), ((3, 2), (3, 1), (3, 2))],
                          ids=str)
-def test_reparameterize_shape_mismatch_raises(ex, shapes):
-    _raises(ex.reparameterize, *(torch.zeros(s) for s in shapes),
+def test_reparameterize_shape_mismatchraises_value_error(ex, shapes):
+    raises_value_error(ex.reparameterize, *(torch.zeros(s) for s in shapes),
             what=f"reparameterize(mu {shapes[0]}, logvar {shapes[1]}, eps {shapes[2]}): the shapes must be equal "
             "(no broadcasting)")
 
@@ -266,9 +260,9 @@ def test_vae_loss_gradients_match_the_reference(ex, dtype):
 @pytest.mark.exercise("ex07.2")
 @pytest.mark.parametrize("shapes", [((3, 784), (3, 783), (3, 2)), ((3, 784), (2, 784), (3, 2)),
                                     ((3, 784), (3, 784), (2, 2))], ids=str)
-def test_vae_loss_shape_mismatch_raises(ex, shapes):
+def test_vae_loss_shape_mismatchraises_value_error(ex, shapes):
     x_shape, r_shape, m_shape = shapes
-    _raises(ex.vae_loss_per_sample, torch.full(x_shape, 0.5), torch.full(r_shape, 0.5), torch.zeros(m_shape),
+    raises_value_error(ex.vae_loss_per_sample, torch.full(x_shape, 0.5), torch.full(r_shape, 0.5), torch.zeros(m_shape),
             torch.zeros(m_shape),
             what=f"vae_loss_per_sample(x {x_shape}, recon {r_shape}, mu {m_shape}, logvar {m_shape}): the same samples "
             "and pixels, one latent row per sample")
@@ -417,7 +411,7 @@ def test_replay_loss_bad_arguments_raise(ex, bad):
     k, T = {"k=0": (0, 2.0), "T=0": (2, 0.0), "T=-1": (2, -1.0)}.get(bad, (2, 2.0))
     if bad == "shapes":
         teacher = teacher[:, :4]
-    _raises(ex.replay_loss, cur, y, rep, teacher, k, T,
+    raises_value_error(ex.replay_loss, cur, y, rep, teacher, k, T,
             what=f"replay_loss(..., replay {tuple(rep.shape)}, teacher {tuple(teacher.shape)}, k={k}, T={T}): k ≥ 1, "
             "T > 0, replay and teacher logits of one shape")
 
@@ -560,7 +554,7 @@ def test_gmm_kl_bad_arguments_raise(ex, bad):
         logvars = logvars[:4]
     elif bad == "latent sizes":
         means, logvars = means[:, :3], logvars[:, :3]
-    _raises(ex.gmm_kl, z, mu, logvar, means, logvars, y,
+    raises_value_error(ex.gmm_kl, z, mu, logvar, means, logvars, y,
             what=f"gmm_kl with {bad} (z {tuple(z.shape)}, mu {tuple(mu.shape)}, means {tuple(means.shape)}, logvars "
             f"{tuple(logvars.shape)}, y {None if y is None else y.tolist()}): modes in [0, K), shapes that agree")
 
@@ -623,5 +617,5 @@ def test_gating_mask_draws_exactly_n_numbers(ex):
 @pytest.mark.parametrize("n,keep", [(10, 0.0), (10, 1.5), (10, -0.2), (10, 0.01), (0, 0.5), (-3, 0.5), (10.0, 0.5),
                                     (True, 0.5), (10, True), (10, "0.5")], ids=str)
 def test_gating_mask_bad_arguments_raise(ex, n, keep):
-    _raises(ex.gating_mask, n, keep, _gen(0),
+    raises_value_error(ex.gating_mask, n, keep, _gen(0),
             what=f"gating_mask({n!r}, {keep!r}, g): n an int ≥ 1, keep a number in (0, 1], round(keep·n) ≥ 1")
