@@ -24,7 +24,7 @@ from typing import Any, Optional, Tuple
 SCENARIOS = ("task", "domain", "class")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 MODELS = ("mlp", "cnn", "resnet32", "resnet-reduced", "conv5")
-HEADS = ("auto", "single", "multi", "grow")
+HEADS = ("auto", "single", "multi", "grow", "cosine")
 CLASS_ORDERS = ("fixed", "seeded")
 # Benchmarks that can use a subset of their data set's classes (``classes``), and how many there are.
 CLASS_SUBSETS = {"cifar10": 10, "split-cifar10": 10}
@@ -125,7 +125,8 @@ class Settings:
     n_tasks: int = 1
     model: str = "mlp"
     hidden: Tuple[int, ...] = (400, 400)
-    head: str = "auto"              # auto: multi for task-IL, grow for class-IL, single for domain-IL
+    head: str = "auto"              # auto: multi for task-IL, grow for class-IL, single for domain-IL;
+                                    # cosine: σ·cos(h, w) (UCIR, COIL), growing in class-IL
     epochs: int = 1
     iters: Optional[int] = None     # iterations per task; when set, overrides epochs
     batch_size: int = 128

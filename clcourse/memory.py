@@ -50,6 +50,17 @@ def nme_distances(features: torch.Tensor, means: torch.Tensor, normalize: bool =
     return torch.linalg.vector_norm(f[:, None, :] - mu[None, :, :], dim=2)
 
 
+def prototypes(features: torch.Tensor, labels: torch.Tensor, n_units: int, *,
+               normalized: bool = False) -> torch.Tensor:
+    """(n_units, d) class prototypes: each feature L2-normalised, averaged per label, the mean
+    L2-normalised again (Rebuffi et al. 2017, Alg. 1; COIL's ``_extract_class_means``). A unit with
+    no example gets a NaN row. ``normalized``: the features are unit rows already."""
+    feats = features if normalized else F.normalize(features, dim=1)
+    sums = feats.new_zeros(n_units, feats.shape[1]).index_add_(0, labels, feats)
+    counts = torch.bincount(labels, minlength=n_units)[:, None]
+    return F.normalize(sums / counts.clamp_min(1), dim=1).masked_fill(counts == 0, float("nan"))
+
+
 def keep_first(exemplar_indices: dict, m: int) -> dict:
     """Rebuffi et al. 2017, Alg. 5 ("ReduceExemplarSet"): a new dict, same keys in the same order,
     each value's first ``m`` entries (all of them if fewer), cloned. The values are in herding order,
@@ -242,9 +253,7 @@ class ExemplarMemory:
         if flip:  # ½ (mean φ̄(x) + mean φ̄(mirrored x)), as the original CIFAR code
             mirrored = extract_features(features_fn, data.x.flip(-1), self.batch_size)
             feats = (feats + F.normalize(mirrored, dim=1)) / 2
-        sums = feats.new_zeros(n_units, feats.shape[1]).index_add_(0, data.y, feats)
-        counts = torch.bincount(data.y, minlength=n_units)[:, None]
-        return F.normalize(sums / counts.clamp_min(1), dim=1).masked_fill(counts == 0, float("nan"))
+        return prototypes(feats, data.y, n_units, normalized=True)
 
     def counts(self) -> dict:
         """{class unit: exemplars kept}."""

@@ -210,6 +210,27 @@ class GrowingHead(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
+class CosineHead(GrowingHead):
+    """logits = σ · cos(h, w_k) = σ · ⟨h/‖h‖, w_k/‖w_k‖⟩: a growing head without bias whose scale is
+    one learnable scalar σ (init 1). UCIR's ``CosineLinear`` (Hou et al., CVPR 2019), the head of
+    COIL's ``SimpleCosineIncrementalNet`` (PyCIL ``convs/linears.py`` at 87cc4110: weights
+    U(−1/√d, 1/√d) as ``nn.Linear``, σ trained with the rest). A row's length no longer changes its
+    logit, only how fast its direction moves."""
+
+    def __init__(self, in_dim: int, n_units: int = 0):
+        super().__init__(in_dim, bias=False)
+        self.sigma = nn.Parameter(torch.ones(1))
+        self.grow(n_units)
+
+    def forward(self, h):
+        return self.sigma * cosine_logits(h, self.weight)
+
+
+def cosine_logits(features: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """(B, K) cos(f, w_k) = ⟨f/‖f‖, w_k/‖w_k‖⟩ of every feature row with every weight row."""
+    return F.linear(F.normalize(features, dim=1), F.normalize(rows, dim=1))
+
+
 class Frozen(nn.Module):
     """A sub-network that training must not change: no gradients, and always in eval mode, so
     batch-norm keeps its running statistics although the engine calls ``model.train()``.
@@ -286,6 +307,8 @@ def make_head(settings, in_dim: int, scenario) -> nn.Module:
         kind = {"task": "multi", "domain": "single", "class": "grow"}[scenario.kind]
     if kind == "single":
         return SingleHead(in_dim, scenario.n_outputs)
+    if kind == "cosine":  # grows in class-IL (``ensure_outputs``), all units at once otherwise
+        return CosineHead(in_dim, 0 if scenario.kind == "class" else scenario.n_outputs)
     if kind == "multi":
         if scenario.kind == "domain":
             raise ValueError("a multi-head network needs task- or class-IL output blocks")

@@ -66,7 +66,9 @@ class Batch:
 
     ``mask`` (B, units) bool: the units active for each example, from the scenario; ``soft``:
     teacher logits of replayed examples, when their source gave them; ``logits``: the model's
-    output for ``x``, filled once per step by ``Method.outputs`` so that every term shares it.
+    output for ``x``, filled once per step by ``Method.outputs`` so that every term shares it;
+    ``features``: the backbone's output, where a method keeps it next to the logits (COIL);
+    ``teacher``: the frozen previous network's logits, computed once per step (``Distilled``).
     """
     x: torch.Tensor
     y: torch.Tensor
@@ -74,6 +76,8 @@ class Batch:
     mask: Optional[torch.Tensor] = None
     soft: Optional[torch.Tensor] = None
     logits: Optional[torch.Tensor] = None
+    features: Optional[torch.Tensor] = None
+    teacher: Optional[torch.Tensor] = None
 
     def __len__(self):
         return len(self.y)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .base import Arg, Method, make_optimizer
 from .bic import BiC
 from .bir import BIR, BIRplusSI
+from .coil import COIL
 from .der import DER
 from .er import ER
 from .ewc import EWC, OnlineEWC
@@ -22,7 +23,7 @@ from .lwf import LwF
 from .si import SI
 from .wa import WA
 
-_BUILT_IN = (Finetune, Joint, L2, EWC, OnlineEWC, SI, LwF, ICaRL, BiC, WA, DER, ER, LFD, GR, BIR, BIRplusSI)
+_BUILT_IN = (Finetune, Joint, L2, EWC, OnlineEWC, SI, LwF, ICaRL, BiC, WA, DER, COIL, ER, LFD, GR, BIR, BIRplusSI)
 METHODS: dict[str, type] = {cls.name: cls for cls in _BUILT_IN}
 
 
@@ -39,4 +40,4 @@ def make_method(method, model, scenario, settings, stream=None) -> Method:
     return method_class(method)(model, scenario, settings, stream)
 
 
-__all__ = ["Arg", "Method", "L2", "EWC", "OnlineEWC", "SI", "LwF", "ICaRL", "BiC", "WA", "DER", "ER", "LFD", "GR", "BIR", "BIRplusSI", "Finetune", "Joint", "METHODS", "method_class", "make_method", "make_optimizer"]
+__all__ = ["Arg", "Method", "L2", "EWC", "OnlineEWC", "SI", "LwF", "ICaRL", "BiC", "WA", "DER", "COIL", "ER", "LFD", "GR", "BIR", "BIRplusSI", "Finetune", "Joint", "METHODS", "method_class", "make_method", "make_optimizer"]

@@ -108,8 +108,10 @@ class Distilled(Rehearsal):
         ce = F.cross_entropy(z, batch.y)
         if self.teacher is None:
             return {"ce": ce}
-        with torch.no_grad():
-            old = self.teacher_logits(batch.x)
+        if batch.teacher is None:
+            with torch.no_grad():
+                batch.teacher = self.teacher_logits(batch.x)
+        old = batch.teacher
         lam = self.n_old / self.n_seen
         kd = distillation(z[:, :self.n_old], old, self.args["T"], t_squared=False)
         return {"ce": (1 - lam) * ce, "kd": lam * kd}
