@@ -21,7 +21,8 @@ exponentiates a large number:
 If a and b have different totals no plan exists and the iteration cannot converge: every sweep
 multiplies u by the mass ratio. COIL's released code (zhoudw-zdw/MM21-Coil ``models/COIL.py`` at
 f4ebcc15, and PyCIL's ``models/coil.py``) calls POT's ``ot.sinkhorn`` with such marginals; its
-retrospective plan then overflows and POT returns an all-zero plan. ``sinkhorn`` refuses unequal
+retrospective iteration then overflows, and POT returns the last finite iterate, which has neither
+marginal (on many costs, all zeros). ``sinkhorn`` refuses unequal
 totals unless told (``balanced=False``, which only the lesson uses to show the collapse).
 
 ``class_cost``: COIL's cost, the Minkowski-p distance (p = 3 in the code, ``norm_term``) between

@@ -16,8 +16,8 @@ task's epochs; iterations are counted in epochs of the task's data) with
 W_retro constant: the gradient reaches the backbone only.
 
 Departures from the code: (1) balanced marginals 1/n, 1/m (the code gives both sides 1/n_old: no plan
-exists, and the retrospective plan overflows from n_old/n_new = 3 on, all zeros at 4 — tasks 4 and 5
-of split MNIST; ``marginals="code"`` reproduces it); (2) the old classes' means come from the exemplars
+exists; from n_old/n_new = 3 on, tasks 4 and 5 of split MNIST, the retrospective iteration overflows
+and returns an iterate with neither marginal, on many costs all zeros; ``marginals="code"``); (2) the old classes' means come from the exemplars
 (the code reads all old training data, beyond the memory budget); (3) σ trains at the code's lr 0.1.
 """
 from __future__ import annotations
@@ -92,7 +92,7 @@ class COIL(Distilled):
         """Unit means of the old classes (exemplars) and of ``task``'s classes (all its data)."""
         was_training = self.model.training
         self.model.eval()
-        old = self.memory.class_means(self.features, n_units=self.n_old)
+        old = self.memory.class_means(self.features, n_units=self.scenario.n_outputs)[:self.n_old]
         data = self.scenario.train_set(task)
         new = prototypes(extract_features(self.features, data.x), data.y, self.n_seen)[self.n_old:]
         self.model.train(was_training)
