@@ -40,12 +40,11 @@ from .memory import unit_rows
 from .models import cosine_logits
 
 
-def _check(a, b, cost, eps, balanced):
+def _check(a, b, cost, balanced=True):
+    """Shapes fit, masses >= 0, costs finite, and (``balanced``) equal total masses."""
     if cost.dim() < 2 or a.shape != cost.shape[:-1] or b.shape != cost.shape[:-2] + cost.shape[-1:]:
         raise ValueError(f"marginals {tuple(a.shape)} and {tuple(b.shape)} do not fit the cost "
                          f"matrix {tuple(cost.shape)}: a (..., n), b (..., m), cost (..., n, m)")
-    if not eps > 0:
-        raise ValueError(f"the regularisation must be positive, got eps = {eps!r}")
     if (a < 0).any() or (b < 0).any() or not torch.isfinite(cost).all():
         raise ValueError("the marginals must be >= 0 and the costs finite")
     total_a, total_b = a.sum(-1), b.sum(-1)
@@ -66,7 +65,9 @@ def sinkhorn(a: torch.Tensor, b: torch.Tensor, cost: torch.Tensor, eps: float, *
     u, v; where they stop being finite, the last finite iterate is returned (what POT does).
     ``balanced=False`` allows marginals of unequal mass (the iteration then does not converge).
     """
-    _check(a, b, cost, eps, balanced)
+    _check(a, b, cost, balanced)
+    if not eps > 0:
+        raise ValueError(f"the regularisation must be positive, got eps = {eps!r}")
     tol = max(tol, 8 * torch.finfo(a.dtype).eps)  # (1e-9 is below float32's resolution)
     if not log_domain:
         return _sinkhorn_plain(a, b, cost, eps, iters, tol)
@@ -119,7 +120,7 @@ def exact_plan(a, b, cost) -> torch.Tensor:
     column with room left until all is sent. Pure Python in float64: a reference for tests and
     the lesson, for n, m up to a few dozen."""
     a, b, cost = (torch.as_tensor(v, dtype=torch.float64).cpu() for v in (a, b, cost))
-    _check(a, b, cost, 1.0, balanced=True)
+    _check(a, b, cost)
     n, m = cost.shape
     C, flow = cost.tolist(), [[0.0] * m for _ in range(n)]
     supply, demand = a.tolist(), b.tolist()

@@ -57,7 +57,7 @@ class COIL(Distilled):
     def __init__(self, model, scenario, settings, stream=None):
         super().__init__(model, scenario, settings, stream)
         self.plans, self.pro_rows, self.retro_rows, self.retro_plan = {}, None, None, None
-        self.step = self.per_epoch = self.epochs = 1
+        self.step, self.per_epoch, self.epochs = 0, 1, 1  # the step in the task; set per task
 
     @classmethod
     def make_model(cls, settings, input_shape, scenario):
